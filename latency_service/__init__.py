@@ -1,0 +1,1 @@
+"""latency_service: see docs/ARCHITECTURE.md."""

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 from typing import NoReturn
 
-import click
+import typer
 
 
 class CliError(Exception):
@@ -22,16 +22,22 @@ def fail(message: str) -> NoReturn:
 
 
 def run_cli(app: Callable[..., object], argv: list[str] | None = None) -> int:
-    """Run a typer/click app and turn known errors into one line + exit code 1."""
+    """Run a typer app's command and turn known errors into one line + exit code 1.
+
+    (typer vendors its own click, so its public exception types are used here.)"""
     try:
         app(args=argv, standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.ClickException as exc:
-        exc.show()
-        return 1
-    except click.exceptions.Abort:
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except typer.Abort:
         print("error: aborted", file=sys.stderr)
+        return 1
+    except typer.TyperException as exc:  # usage errors: bad option, missing argument
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            print(f"error: {exc.format_message()}", file=sys.stderr)
         return 1
     except (CliError, ValueError, OSError) as exc:
         if os.environ.get("HWLAT_DEBUG"):

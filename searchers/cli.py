@@ -60,8 +60,9 @@ def flops_range(space: SearchSpace) -> tuple[float, float]:
 
 def print_overview(console: Console) -> None:
     table = Table(title="Search spaces (default resolution, width 1.0)")
-    for col in ("space", "resolution", "layers", "candidates", "distinct ops", "MFLOPs", "size"):
-        table.add_column(col, justify="left" if col == "space" else "right")
+    table.add_column("space", no_wrap=True)
+    for col in ("res", "layers", "cands", "distinct ops", "MFLOPs", "size"):
+        table.add_column(col, justify="right")
     for name in list_spaces():
         space = create_space(name)
         lo, hi = flops_range(space)

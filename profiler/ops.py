@@ -66,14 +66,19 @@ class OpSpec:
         kind = KINDS.get(self.kind)
         if kind is None:
             raise ValueError(f"kind: unknown op kind {self.kind!r} (known: {', '.join(KINDS)})")
-        if not isinstance(self.params, tuple):
-            raise ValueError("params: must be a tuple of (name, value) pairs; use OpSpec.make")
-        shape = tuple(self.shape)
+        try:
+            given = dict(self.params)
+            shape = tuple(self.shape)
+        except (TypeError, ValueError):
+            raise ValueError(
+                "params/shape: params must be (name, value) pairs and shape a "
+                "sequence; build specs with OpSpec.make"
+            ) from None
         if len(shape) != 4 or not all(type(d) is int and 1 <= d <= MAX_DIM for d in shape):
             raise ValueError(f"shape: must be 4 positive integers (N, C, H, W), got {self.shape!r}")
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype: must be one of {list(DTYPES)}, got {self.dtype!r}")
-        params = _normalise(kind, dict(self.params))
+        params = _normalise(kind, given)
         object.__setattr__(self, "params", params)
         object.__setattr__(self, "shape", shape)
         kind.check(dict(params), shape)
@@ -108,7 +113,7 @@ class OpSpec:
         """A copy with some params (or `shape=`, `dtype=`) changed; re-validated."""
         shape = changes.pop("shape", self.shape)
         dtype = changes.pop("dtype", self.dtype)
-        return OpSpec.make(self.kind, shape, dtype, **{**self.p, **changes})
+        return OpSpec(self.kind, tuple({**self.p, **changes}.items()), shape, dtype)
 
     # --- canonical key -----------------------------------------------------------------
     @property
@@ -148,7 +153,7 @@ class OpSpec:
             shape = tuple(int(d) for d in raw_shape.split("x"))
         except ValueError:
             raise ValueError(f"shape: expected NxCxHxW, got {raw_shape!r}") from None
-        spec = cls.make(kind, shape, dtype, **params)
+        spec = cls(kind, tuple(params.items()), shape, dtype)
         if spec.key != key:
             raise ValueError(f"key: not canonical, the canonical form is {spec.key!r}")
         return spec
@@ -175,8 +180,11 @@ class OpSpec:
             raise ValueError("params: must be an object of name -> value")
         if not isinstance(shape, list | tuple):
             raise ValueError(f"shape: must be a list of 4 integers, got {shape!r}")
-        return cls.make(
-            str(data["kind"]), tuple(shape), str(data.get("dtype", "float32")), **params
+        return cls(
+            str(data["kind"]),
+            tuple(params.items()),
+            tuple(shape),
+            str(data.get("dtype", "float32")),
         )
 
     @classmethod

@@ -4,13 +4,16 @@ puts them together (and runs the end-to-end demo)."""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import typer
 from rich.console import Console
 
 from hwlat import __version__
+from hwlat.demo import run_demo
 from hwlat.errors import run_cli
-from searchers.cli import print_overview, spaces_app
+from hwlat.profile_cmd import profile
+from searchers.cli import spaces_app
 
 app = typer.Typer(
     name="hwlat",
@@ -20,6 +23,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(spaces_app, name="spaces")
+app.command("profile")(profile)
 
 
 def _version(value: bool) -> None:
@@ -38,12 +42,14 @@ def root(
 
 
 @app.command()
-def demo() -> None:
-    """The main job end to end. Today: an overview of the bundled search spaces."""
+def demo(
+    out_dir: Path = typer.Option(Path("demo-output"), "--out-dir", help="Where the LUT goes."),
+    quick: bool = typer.Option(False, "--quick", help="Tiny timing budget (smoke tests)."),
+) -> None:
+    """The main job end to end: spaces, a local profile of fbnet@32, its latency table."""
     console = Console()
-    console.print(f"[bold]hwlat {__version__}[/bold] demo: the bundled search spaces\n")
-    print_overview(console)
-    console.print("\nNext: `hwlat spaces show fbnet --resolution 224` for one space in full.")
+    console.print(f"[bold]hwlat {__version__}[/bold] demo\n")
+    run_demo(console, out_dir, quick=quick)
 
 
 def main(argv: list[str] | None = None) -> int:

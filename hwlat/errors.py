@@ -12,6 +12,8 @@ from typing import NoReturn
 
 import typer
 
+from profiler.errors import MeasureError
+
 
 class CliError(Exception):
     """An error a user can act on; its message says what to do next."""
@@ -39,7 +41,7 @@ def run_cli(app: Callable[..., object], argv: list[str] | None = None) -> int:
         else:
             print(f"error: {exc.format_message()}", file=sys.stderr)
         return 1
-    except (CliError, ValueError, OSError) as exc:
+    except (CliError, ValueError, OSError, MeasureError) as exc:
         if os.environ.get("HWLAT_DEBUG"):
             raise
         print(f"error: {exc}", file=sys.stderr)

@@ -36,12 +36,12 @@ def make_space(
     width: float,
     classes: int | None,
     options: list[str] | None = None,
+    dtype: str = "float32",
 ) -> SearchSpace:
     cls = space_class(name)
+    extra = _space_options(options or [])
     try:
-        return cls(
-            resolution=resolution, width=width, classes=classes, **_space_options(options or [])
-        )
+        return cls(resolution=resolution, width=width, classes=classes, dtype=dtype, **extra)
     except TypeError:
         fail(f"--option: {name} takes no such parameter (options: {options})")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -78,11 +79,13 @@ def test_usage_error_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
     assert "Invalid value for '--resolution'" in err
 
 
-def test_demo_prints_every_space(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "demo")
+def test_demo_runs_end_to_end(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, _ = run(capsys, "demo", "--quick", "--out-dir", str(tmp_path))
     assert code == 0
-    for name in ("darts", "fbnet", "proxyless", "spos"):
+    for name in ("darts", "fbnet", "proxyless", "spos", "tbs22", "µs"):
         assert name in out
+    lut = json.loads((tmp_path / "lut-fbnet32-ort-mobile-quick.json").read_text())
+    assert len(lut["ops"]) == 104 and not lut["errors"]
 
 
 def test_console_script_entry_point() -> None:

@@ -1,0 +1,85 @@
+"""Robust statistics of latency samples, and the confidence interval of their median.
+
+The median's 95% confidence interval is distribution-free: the order statistics at
+ranks n/2 ± 1.96·√n/2 bracket the true median with 95% probability for any continuous
+distribution (binomial argument), so a long right tail (a preempted sample) cannot
+make the interval lie. Percentiles use linear interpolation (numpy's default).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+Z95 = 1.959964
+MIN_SAMPLES_FOR_CI = 6  # below this the rank interval is the whole sample
+UNSTABLE_IQR = 0.10  # IQR/median at or above this marks a measurement unstable
+
+
+def median_ci_half_width(sorted_ms: np.ndarray) -> float:
+    """Half the width of the 95% rank interval of the median (inf when n is too small)."""
+    n = len(sorted_ms)
+    if n < MIN_SAMPLES_FOR_CI:
+        return math.inf
+    spread = Z95 * math.sqrt(n) / 2
+    lo = max(0, math.floor(n / 2 - spread))
+    hi = min(n - 1, math.ceil(n / 2 + spread) - 1)
+    return float(sorted_ms[hi] - sorted_ms[lo]) / 2
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Per-call latency statistics in milliseconds (one sample = calls_per_sample calls)."""
+
+    median_ms: float
+    mean_ms: float
+    std_ms: float
+    min_ms: float
+    p10_ms: float
+    p90_ms: float
+    iqr_ms: float
+    samples: int
+    calls_per_sample: int
+    ci_half_width_ms: float
+    rel_ci: float  # ci_half_width / median
+    target_met: bool  # rel_ci <= the rel_tol asked for
+    stable: bool  # target met and IQR/median < 10%
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        for k, v in d.items():  # JSON has no inf
+            if isinstance(v, float) and not math.isfinite(v):
+                d[k] = None
+        return d
+
+
+def summarize(samples_ms: list[float] | np.ndarray, calls_per_sample: int, rel_tol: float) -> Stats:
+    """Statistics of per-call times (each sample already divided by calls_per_sample)."""
+    x = np.sort(np.asarray(samples_ms, dtype=np.float64))
+    if len(x) == 0:
+        raise ValueError("samples: no samples to summarise")
+    median = float(np.median(x))
+    p10, p25, p75, p90 = (float(v) for v in np.percentile(x, [10, 25, 75, 90]))
+    half = median_ci_half_width(x)
+    rel_ci = half / median if median > 0 else math.inf
+    target_met = rel_ci <= rel_tol
+    iqr = p75 - p25
+    stable = target_met and (iqr / median < UNSTABLE_IQR if median > 0 else False)
+    return Stats(
+        median_ms=median,
+        mean_ms=float(x.mean()),
+        std_ms=float(x.std(ddof=1)) if len(x) > 1 else 0.0,
+        min_ms=float(x[0]),
+        p10_ms=p10,
+        p90_ms=p90,
+        iqr_ms=iqr,
+        samples=len(x),
+        calls_per_sample=calls_per_sample,
+        ci_half_width_ms=half,
+        rel_ci=rel_ci,
+        target_met=target_met,
+        stable=stable,
+    )

@@ -1,0 +1,19 @@
+"""Shared fixtures: tests never write to the user's cache."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_export_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    old = os.environ.get("HWLAT_CACHE_DIR")
+    os.environ["HWLAT_CACHE_DIR"] = str(tmp_path_factory.mktemp("hwlat-cache"))
+    yield
+    if old is None:
+        os.environ.pop("HWLAT_CACHE_DIR", None)
+    else:
+        os.environ["HWLAT_CACHE_DIR"] = old

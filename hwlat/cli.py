@@ -13,6 +13,7 @@ from hwlat import __version__
 from hwlat.demo import run_demo
 from hwlat.errors import run_cli
 from hwlat.profile_cmd import profile
+from latency_service import cli as service_cli
 from searchers.cli import spaces_app
 
 app = typer.Typer(
@@ -24,6 +25,11 @@ app = typer.Typer(
 )
 app.add_typer(spaces_app, name="spaces")
 app.command("profile")(profile)
+app.command("serve")(service_cli.serve)
+app.add_typer(service_cli.devices_app, name="devices")
+app.add_typer(service_cli.jobs_app, name="jobs")
+app.command("query")(service_cli.query)
+app.command("lut")(service_cli.lut)
 
 
 def _version(value: bool) -> None:

@@ -12,6 +12,7 @@ from typing import NoReturn
 
 import typer
 
+from latency_service.client import HwlatError
 from profiler.errors import MeasureError
 
 
@@ -41,7 +42,7 @@ def run_cli(app: Callable[..., object], argv: list[str] | None = None) -> int:
         else:
             print(f"error: {exc.format_message()}", file=sys.stderr)
         return 1
-    except (CliError, ValueError, OSError, MeasureError) as exc:
+    except (CliError, ValueError, OSError, MeasureError, HwlatError) as exc:
         if os.environ.get("HWLAT_DEBUG"):
             raise
         print(f"error: {exc}", file=sys.stderr)

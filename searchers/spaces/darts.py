@@ -37,6 +37,7 @@ OPS = (
     "dil_conv_5x5",
 )
 STEPS = 4
+MAX_CELLS, MAX_C = 64, 1024  # far beyond published networks (20 cells, C=36); bounds work
 EDGE_OFFSET = tuple(sum(t + 2 for t in range(i)) for i in range(STEPS))  # (0, 2, 5, 9)
 
 
@@ -75,8 +76,12 @@ class Darts(SearchSpace):
         for field, value in (("C", C), ("cells", cells)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{field}: must be a positive integer, got {value!r}")
-        if cells < 3:
-            raise ValueError(f"cells: DARTS needs at least 3 cells (two reductions), got {cells}")
+        if not 3 <= cells <= MAX_CELLS:
+            raise ValueError(
+                f"cells: DARTS needs 3 to {MAX_CELLS} cells (two of them reductions), got {cells}"
+            )
+        if C > MAX_C:
+            raise ValueError(f"C: at most {MAX_C} channels, got {C}")
         self.C, self.cells = C, cells
         super().__init__(resolution, width, classes, batch, dtype)
 

@@ -209,8 +209,12 @@ def test_bad_space_parameters(kwargs: dict[str, object], pattern: str) -> None:
 
 
 def test_darts_parameters_are_checked() -> None:
-    with pytest.raises(ValueError, match=r"^cells: DARTS needs at least 3"):
+    with pytest.raises(ValueError, match=r"^cells: DARTS needs 3 to 64 cells"):
         create_space("darts", cells=2)
+    with pytest.raises(ValueError, match=r"^cells: DARTS needs 3 to 64 cells"):
+        create_space("darts", cells=1000)  # bounded: the service builds spaces on request
+    with pytest.raises(ValueError, match=r"^C: at most 1024"):
+        create_space("darts", C=4096)
     with pytest.raises(ValueError, match=r"^C: must be a positive integer"):
         create_space("darts", C=0)
     with pytest.raises(ValueError, match=r"^resolution/width: darts cannot be built"):

@@ -1,0 +1,36 @@
+"""ServiceSettings: the one settings class of the service (env prefix HWLAT_)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def data_dir() -> Path:
+    """The user's data folder for hwlat (XDG), where the default SQLite file lives."""
+    root = os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
+    return Path(root) / "hwlat"
+
+
+def default_database_url() -> str:
+    return f"sqlite:///{data_dir() / 'hwlat.db'}"
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HWLAT_", extra="ignore")
+
+    database_url: str = Field(default_factory=default_database_url)
+    admin_token: str | None = None  # unset: `hwlat serve` makes one and keeps it in data_dir
+    read_access: Literal["open", "token"] = "open"
+    read_token: str | None = None  # accepted for reads when read_access == "token"
+    max_body_bytes: int = Field(default=4 << 20, ge=1024)  # 10 000 keys fit in ~1 MiB
+    lease_s: float = Field(default=120.0, gt=0)
+    max_attempts: int = Field(default=3, ge=1)
+    max_batch_keys: int = Field(default=10_000, ge=1)
+    read_cache_s: float = Field(
+        default=1.0, ge=0
+    )  # how late a read may see another worker's upload

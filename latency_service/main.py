@@ -1,0 +1,105 @@
+"""The FastAPI app: `create_app(settings)`; `hwlat serve` runs it under uvicorn."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from hwlat import __version__
+from latency_service.cache import ReadCache
+from latency_service.config import ServiceSettings
+from latency_service.db import make_engine, session_factory
+from latency_service.routes import agent, devices, health, jobs, latency
+from latency_service.routes._errors import validation_error
+
+
+class BodyLimit:
+    """413 for a request body over `limit` bytes, by header or as it streams in."""
+
+    def __init__(self, app: ASGIApp, limit: int):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope.get("headers", [])).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.limit:
+            await self._reject(send)
+            return
+        seen, over, rejected = 0, False, False
+
+        async def limited() -> Message:
+            nonlocal seen, over
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                over = True
+                raise _TooLarge
+            return message
+
+        async def send_unless_over(message: Message) -> None:
+            # FastAPI catches errors while reading a body and answers 400 itself: once the
+            # limit was hit, the app's answer is replaced by the 413
+            nonlocal rejected
+            if not over:
+                await send(message)
+            elif not rejected:
+                rejected = True
+                await self._reject(send)
+
+        try:
+            await self.app(scope, limited, send_unless_over)
+        except _TooLarge:
+            if not rejected:
+                await self._reject(send)
+
+    async def _reject(self, send: Send) -> None:
+        body = (
+            b'{"detail":"request body over '
+            + str(self.limit).encode()
+            + b' bytes; send smaller batches"}'
+        )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def create_app(settings: ServiceSettings | None = None) -> FastAPI:
+    settings = settings or ServiceSettings()
+    engine = make_engine(settings.database_url)
+    app = FastAPI(
+        title="hwlat latency service",
+        version=__version__,
+        description="Measured block latencies per device, profiling work for "
+        "device agents, and latency tables for NAS searchers.",
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessions = session_factory(engine)
+    app.state.cache = ReadCache(app.state.sessions, ttl_s=settings.read_cache_s)
+    for module in (health, devices, jobs, agent, latency):
+        app.include_router(module.router)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    return app
+
+
+def app_factory() -> Any:
+    """For `uvicorn --factory latency_service.main:app_factory` (settings from env)."""
+    return create_app()

@@ -1,0 +1,150 @@
+"""ORM models (SQLAlchemy 2.0 typed). Every change here needs an Alembic revision."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import JSON, ForeignKey, Index, MetaData, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)  # stored naive, always UTC
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Device(Base):
+    __tablename__ = "devices"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    runtime: Mapped[str] = mapped_column(String(32))
+    revision: Mapped[int] = mapped_column(default=1)
+    fingerprint: Mapped[dict[str, Any] | None]
+    fingerprint_id: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime | None]
+    tokens: Mapped[list[AgentToken]] = relationship(back_populates="device")
+
+
+class AgentToken(Base):
+    """Only the SHA-256 of a token is stored; the token itself is shown once."""
+
+    __tablename__ = "agent_tokens"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+    device: Mapped[Device] = relationship(back_populates="tokens")
+
+
+class Op(Base):
+    __tablename__ = "ops"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(512), unique=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    spec: Mapped[dict[str, Any]]
+    features: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Measurement(Base):
+    __tablename__ = "measurements"
+    __table_args__ = (
+        UniqueConstraint("device_id", "revision", "op_id", "run_id"),
+        Index("ix_measurements_lookup", "device_id", "revision", "op_id", "created_at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
+    revision: Mapped[int]
+    op_id: Mapped[int] = mapped_column(ForeignKey("ops.id"), index=True)
+    run_id: Mapped[str] = mapped_column(String(64))
+    median_ms: Mapped[float]
+    mean_ms: Mapped[float]
+    std_ms: Mapped[float]
+    min_ms: Mapped[float]
+    p10_ms: Mapped[float]
+    p90_ms: Mapped[float]
+    iqr_ms: Mapped[float]
+    samples: Mapped[int]
+    calls_per_sample: Mapped[int]
+    ci_half_width_ms: Mapped[float | None]
+    target_met: Mapped[bool]
+    stable: Mapped[bool]
+    first_call_ms: Mapped[float | None]
+    runtime: Mapped[dict[str, Any]]
+    host_state: Mapped[dict[str, Any]]
+    extra: Mapped[dict[str, Any]]  # warm-up, rounds, timer, export time, per-op runtime facts
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SpaceTarget(Base):
+    """A (space, resolution, width, classes) a device was asked to cover: coverage rows."""
+
+    __tablename__ = "space_targets"
+    __table_args__ = (
+        UniqueConstraint("device_id", "space", "resolution", "width", "classes", "options"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
+    space: Mapped[str] = mapped_column(String(32))
+    resolution: Mapped[int]
+    width: Mapped[float]
+    classes: Mapped[int]
+    options: Mapped[str] = mapped_column(String(128), default="")  # "C=16,cells=8" (sorted)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WorkItem(Base):
+    __tablename__ = "work_items"
+    __table_args__ = (
+        Index("ix_work_items_queue", "device_id", "state", "id"),
+        Index("ix_work_items_lease", "lease_id"),
+        Index("ix_work_items_op", "device_id", "op_id", "state"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))  # "op" or "network"
+    op_id: Mapped[int | None] = mapped_column(ForeignKey("ops.id"))
+    network: Mapped[dict[str, Any] | None]
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    lease_id: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    op: Mapped[Op | None] = relationship()
+
+
+class NetworkMeasurement(Base):
+    __tablename__ = "network_measurements"
+    __table_args__ = (UniqueConstraint("device_id", "revision", "arch_hash", "run_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
+    revision: Mapped[int]
+    space: Mapped[str] = mapped_column(String(32), index=True)
+    resolution: Mapped[int]
+    width: Mapped[float]
+    arch: Mapped[dict[str, Any]]
+    arch_hash: Mapped[str] = mapped_column(String(64))
+    run_id: Mapped[str] = mapped_column(String(64))
+    median_ms: Mapped[float]
+    ci_half_width_ms: Mapped[float | None]
+    stable: Mapped[bool]
+    stats: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,150 @@
+"""Latency lookups: the current measurement of an op on a device (its newest, at the
+device's current revision), one key, many keys, or a whole space's table."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from latency_service.models import Device, Measurement, Op
+from latency_service.repository.ops import make_space, space_ops
+
+CHUNK = 500
+
+
+def current(s: Session, device: Device, keys: Sequence[str]) -> dict[str, Measurement]:
+    """key -> newest measurement at the device's revision, for the keys that have one."""
+    out: dict[str, Measurement] = {}
+    for start in range(0, len(keys), CHUNK):
+        chunk = list(keys[start : start + CHUNK])
+        newest = (
+            select(Measurement.op_id, func.max(Measurement.id).label("mid"))
+            .join(Op, Op.id == Measurement.op_id)
+            .where(
+                Measurement.device_id == device.id,
+                Measurement.revision == device.revision,
+                Op.key.in_(chunk),
+            )
+            .group_by(Measurement.op_id)
+            .subquery()
+        )
+        rows = s.execute(
+            select(Op.key, Measurement)
+            .join(newest, Measurement.id == newest.c.mid)
+            .join(Op, Op.id == Measurement.op_id)
+        )
+        out.update({key: m for key, m in rows})
+    return out
+
+
+def all_current(s: Session, device: Device) -> dict[str, Measurement]:
+    """Every op's newest measurement at the device's revision (one query)."""
+    newest = (
+        select(func.max(Measurement.id).label("mid"))
+        .where(Measurement.device_id == device.id, Measurement.revision == device.revision)
+        .group_by(Measurement.op_id)
+        .subquery()
+    )
+    rows = s.execute(
+        select(Op.key, Measurement)
+        .join(newest, Measurement.id == newest.c.mid)
+        .join(Op, Op.id == Measurement.op_id)
+    )
+    return {key: m for key, m in rows}
+
+
+def measured_op_ids(s: Session, device: Device, keys: Sequence[str]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(keys), CHUNK):
+        chunk = list(keys[start : start + CHUNK])
+        found.update(
+            s.scalars(
+                select(Op.key)
+                .join(Measurement, Measurement.op_id == Op.id)
+                .where(
+                    Measurement.device_id == device.id,
+                    Measurement.revision == device.revision,
+                    Op.key.in_(chunk),
+                )
+                .distinct()
+            )
+        )
+    return found
+
+
+def latency_dict(key: str, m: Measurement) -> dict[str, Any]:
+    return {
+        "key": key,
+        "source": "measured",
+        "median_ms": m.median_ms,
+        "ci_half_width_ms": m.ci_half_width_ms,
+        "p10_ms": m.p10_ms,
+        "p90_ms": m.p90_ms,
+        "std_ms": m.std_ms,
+        "samples": m.samples,
+        "stable": m.stable,
+        "run_id": m.run_id,
+        "measured_at": m.created_at,
+    }
+
+
+def _cell(key: str, found: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
+    m = found.get(key)
+    if m is None:
+        return {"key": key, "ms": None, "source": "missing"}
+    return {
+        "key": key,
+        "ms": m["median_ms"],
+        "source": "measured",
+        "ci_half_width_ms": m["ci_half_width_ms"],
+        "stable": m["stable"],
+    }
+
+
+def lut(
+    found: Mapping[str, dict[str, Any]],
+    device: str,
+    revision: int,
+    name: str,
+    resolution: int | None,
+    width: float,
+    classes: int | None,
+    options: tuple[tuple[str, int], ...] = (),
+) -> dict[str, Any]:
+    """The latency table of a space from a device's `key -> latency dict` (measured
+    ops): fixed cells, layers x candidates cells (null where illegal), coverage."""
+    space = make_space(name, resolution, width, classes, options)
+    keys = [op.key for op in space_ops(name, resolution, width, classes, options)]
+    layers = [
+        {
+            "name": layer.name,
+            "group": layer.group,
+            "cells": {c.name: (_cell(c.op.key, found) if c.op else None) for c in layer.choices},
+        }
+        for layer in space.layers()
+    ]
+    measured = sum(1 for k in keys if k in found)
+    return {
+        "device": device,
+        "revision": revision,
+        "space": name,
+        "resolution": space.resolution,
+        "width": space.width,
+        "classes": space.classes,
+        "candidates": list(space.candidates),
+        "fixed": [_cell(op.key, found) for op in space.fixed_ops()],
+        "layers": layers,
+        "coverage": {
+            "space": name,
+            "resolution": space.resolution,
+            "width": space.width,
+            "classes": space.classes,
+            "options": dict(options),
+            "measured": measured,
+            "total": len(keys),
+            "fraction": measured / len(keys) if keys else 0.0,
+        },
+    }

@@ -1,0 +1,238 @@
+"""The profiling queue: enqueue ops, lease them to agents, take results back.
+
+Leasing is race-free on every database: candidate rows are picked (on PostgreSQL with
+FOR UPDATE SKIP LOCKED, so concurrent agents never wait on each other) and then claimed
+with a conditional UPDATE ... WHERE state = 'pending', so two agents can never hold the
+same item even where row locks do not exist (SQLite).
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, select, update
+from sqlalchemy.orm import Session
+
+from latency_service.errors import Forbidden, NotFound
+from latency_service.models import Device, Measurement, Op, WorkItem, utcnow
+from latency_service.repository.latency import measured_op_ids
+from latency_service.repository.ops import ensure_ops
+from profiler.ops import OpSpec
+
+ACTIVE = ("pending", "leased")
+
+
+def enqueue_ops(s: Session, device: Device, specs: list[OpSpec]) -> dict[str, int]:
+    """Queue the ops that have neither a current measurement nor an active work item."""
+    ops = ensure_ops(s, specs)
+    keys = list(ops)
+    measured = measured_op_ids(s, device, keys)
+    queued = set(
+        s.scalars(
+            select(WorkItem.op_id).where(
+                WorkItem.device_id == device.id,
+                WorkItem.state.in_(ACTIVE),
+                WorkItem.op_id.in_([ops[k].id for k in keys]),
+            )
+        )
+    )
+    new = 0
+    for key in keys:
+        if key not in measured and ops[key].id not in queued:
+            s.add(WorkItem(device_id=device.id, kind="op", op_id=ops[key].id))
+            new += 1
+    s.flush()
+    already_queued = sum(1 for k in keys if k not in measured and ops[k].id in queued)
+    return {
+        "total": len(keys),
+        "new": new,
+        "already_measured": len(measured),
+        "already_queued": already_queued,
+    }
+
+
+def expire_leases(s: Session, device: Device, max_attempts: int) -> None:
+    """Leases past their expiry go back to pending, or fail after max_attempts."""
+    now = utcnow()
+    expired = and_(
+        WorkItem.device_id == device.id, WorkItem.state == "leased", WorkItem.lease_expires_at < now
+    )
+    s.execute(
+        update(WorkItem)
+        .where(expired, WorkItem.attempts >= max_attempts)
+        .values(
+            state="failed",
+            lease_id=None,
+            last_error="lease expired without a result "
+            f"{max_attempts} times (agent crashed or too slow?)",
+            updated_at=now,
+        )
+    )
+    s.execute(
+        update(WorkItem)
+        .where(expired)
+        .values(state="pending", lease_id=None, lease_expires_at=None, updated_at=now)
+    )
+
+
+def lease(
+    s: Session, device: Device, n: int, lease_s: float, max_attempts: int
+) -> tuple[str | None, datetime | None, list[WorkItem]]:
+    expire_leases(s, device, max_attempts)
+    pick = (
+        select(WorkItem.id)
+        .where(WorkItem.device_id == device.id, WorkItem.state == "pending")
+        .order_by(WorkItem.id)
+        .limit(n)
+        .with_for_update(skip_locked=True)
+    )
+    ids = list(s.scalars(pick))
+    if not ids:
+        return None, None, []
+    lease_id, expires = secrets.token_hex(16), utcnow() + timedelta(seconds=lease_s)
+    s.execute(
+        update(WorkItem)
+        .where(WorkItem.id.in_(ids), WorkItem.state == "pending")
+        .values(
+            state="leased",
+            lease_id=lease_id,
+            lease_expires_at=expires,
+            attempts=WorkItem.attempts + 1,
+            updated_at=utcnow(),
+        )
+    )
+    items = list(
+        s.scalars(select(WorkItem).where(WorkItem.lease_id == lease_id).order_by(WorkItem.id))
+    )
+    device.last_seen_at = utcnow()
+    return lease_id, expires, items
+
+
+def _lease_items(s: Session, device: Device, lease_id: str) -> list[WorkItem]:
+    items = list(s.scalars(select(WorkItem).where(WorkItem.lease_id == lease_id)))
+    if not items:
+        raise NotFound(
+            f"lease {lease_id} is unknown or over (expired leases go back to the "
+            "queue); lease again"
+        )
+    if any(item.device_id != device.id for item in items):
+        raise Forbidden("this lease belongs to another device")
+    return items
+
+
+def heartbeat(s: Session, device: Device, lease_id: str, lease_s: float) -> datetime:
+    items = [i for i in _lease_items(s, device, lease_id) if i.state == "leased"]
+    expires = utcnow() + timedelta(seconds=lease_s)
+    for item in items:
+        item.lease_expires_at = expires
+    device.last_seen_at = utcnow()
+    return expires
+
+
+def release(s: Session, device: Device, lease_id: str, item_ids: list[int] | None) -> int:
+    """Give leased items back unmeasured (an agent stopping): they do not use an attempt."""
+    n = 0
+    for item in _lease_items(s, device, lease_id):
+        if item.state == "leased" and (item_ids is None or item.id in item_ids):
+            item.state, item.lease_id, item.lease_expires_at = "pending", None, None
+            item.attempts = max(0, item.attempts - 1)
+            n += 1
+    return n
+
+
+def upload(
+    s: Session,
+    device: Device,
+    lease_id: str,
+    run_id: str,
+    results: list[Any],
+    errors: list[Any],
+    max_attempts: int,
+) -> dict[str, int]:
+    """Store results and errors of a lease. Idempotent: a result already stored for this
+    (device revision, op, run id) is a duplicate and changes nothing; a result for an item
+    whose lease ran out is rejected (counted, not stored); unknown items are errors."""
+    foreign = select(WorkItem.id).where(
+        WorkItem.lease_id == lease_id, WorkItem.device_id != device.id
+    )
+    if s.scalar(foreign.limit(1)) is not None:
+        raise Forbidden("this lease belongs to another device")
+    items = {
+        item.id: item
+        for item in s.scalars(
+            select(WorkItem).where(
+                WorkItem.id.in_([r.item_id for r in results] + [e.item_id for e in errors]),
+                WorkItem.device_id == device.id,
+            )
+        )
+    }
+    counts = {"accepted": 0, "duplicates": 0, "rejected": 0, "failed": 0, "requeued": 0}
+    for r in results:
+        item = _owned(items, r.item_id, r.key)
+        if _has_result(s, device, item, run_id):
+            counts["duplicates"] += 1
+        elif _held(item, lease_id):
+            _store_result(s, device, item, run_id, r)
+            counts["accepted"] += 1
+        else:  # the lease expired and the item went back to the queue: not ours to fill
+            counts["rejected"] += 1
+    for e in errors:
+        item = _owned(items, e.item_id, None)
+        if not _held(item, lease_id):
+            counts["duplicates"] += 1  # already reported, or the lease is over
+            continue
+        failed = item.attempts >= max_attempts
+        item.state = "failed" if failed else "pending"
+        item.last_error = f"{e.type}: {e.message}"
+        item.lease_id = item.lease_expires_at = None
+        counts["failed" if failed else "requeued"] += 1
+    device.last_seen_at = utcnow()
+    return counts
+
+
+def _owned(items: dict[int, WorkItem], item_id: int, key: str | None) -> WorkItem:
+    item = items.get(item_id)
+    if item is None:
+        raise NotFound(f"item {item_id} is not a work item of this device")
+    if key is not None and (item.op is None or item.op.key != key):
+        raise Forbidden(f"item {item_id} is not op {key!r}")
+    return item
+
+
+def _held(item: WorkItem, lease_id: str) -> bool:
+    return item.state == "leased" and item.lease_id == lease_id
+
+
+def _has_result(s: Session, device: Device, item: WorkItem, run_id: str) -> bool:
+    return (
+        s.scalar(
+            select(Measurement.id).where(
+                Measurement.device_id == device.id,
+                Measurement.revision == device.revision,
+                Measurement.op_id == item.op_id,
+                Measurement.run_id == run_id,
+            )
+        )
+        is not None
+    )
+
+
+def _store_result(s: Session, device: Device, item: WorkItem, run_id: str, r: Any) -> None:
+    op: Op | None = item.op
+    assert op is not None  # op items always have an op
+    s.add(
+        Measurement(
+            device_id=device.id,
+            revision=device.revision,
+            op_id=op.id,
+            run_id=run_id,
+            **r.stats.model_dump(),
+            runtime=r.runtime,
+            host_state=r.host_state,
+            extra=r.extra,
+        )
+    )
+    item.state, item.lease_id, item.lease_expires_at = "done", None, None
+    s.flush()

@@ -1,0 +1,78 @@
+"""The agent side of the queue (device token): lease, heartbeat, upload, release."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from latency_service.deps import AgentDevice, SessionDep, SettingsDep
+from latency_service.repository import work
+from latency_service.routes._errors import http_errors
+from latency_service.schemas import Lease, LeaseItem, LeaseRequest, Release, Upload, UploadOut
+
+router = APIRouter(prefix="/v1/agent", tags=["agent"])
+
+
+@router.post("/lease", response_model=Lease)
+def lease(
+    body: LeaseRequest, device: AgentDevice, session: SessionDep, settings: SettingsDep
+) -> Lease:
+    """Lease up to `max_items` pending items of the token's device (none: empty list)."""
+    lease_id, expires, items = work.lease(
+        session, device, body.max_items, settings.lease_s, settings.max_attempts
+    )
+    out = Lease(
+        lease_id=lease_id,
+        expires_at=expires,
+        items=[
+            LeaseItem(
+                item_id=i.id,
+                kind="network" if i.kind == "network" else "op",
+                key=i.op.key if i.op else None,
+                op=i.op.spec if i.op else None,
+                network=i.network,
+                attempts=i.attempts,
+            )
+            for i in items
+        ],
+    )
+    session.commit()
+    return out
+
+
+@router.post("/leases/{lease_id}/heartbeat", response_model=Lease)
+def heartbeat(
+    lease_id: str, device: AgentDevice, session: SessionDep, settings: SettingsDep
+) -> Lease:
+    """Extend a lease while its items are being measured."""
+    with http_errors():
+        expires = work.heartbeat(session, device, lease_id, settings.lease_s)
+    session.commit()
+    return Lease(lease_id=lease_id, expires_at=expires, items=[])
+
+
+@router.post("/leases/{lease_id}/results", response_model=UploadOut)
+def upload(
+    lease_id: str,
+    body: Upload,
+    device: AgentDevice,
+    session: SessionDep,
+    settings: SettingsDep,
+    request: Request,
+) -> UploadOut:
+    """Results and typed errors of a lease; safe to retry (same run_id = no duplicates)."""
+    with http_errors():
+        counts = work.upload(
+            session, device, lease_id, body.run_id, body.results, body.errors, settings.max_attempts
+        )
+    session.commit()
+    request.app.state.cache.invalidate(device.name)  # this worker's readers see it at once
+    return UploadOut(**counts)
+
+
+@router.post("/leases/{lease_id}/release", response_model=UploadOut)
+def release(lease_id: str, body: Release, device: AgentDevice, session: SessionDep) -> UploadOut:
+    """Give back leased items that will not be measured (the agent is stopping)."""
+    with http_errors():
+        n = work.release(session, device, lease_id, body.item_ids)
+    session.commit()
+    return UploadOut(accepted=0, duplicates=0, rejected=0, failed=0, requeued=n)

@@ -1,0 +1,66 @@
+"""Devices: create (admin; returns the agent token once), list, show, tokens."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from latency_service.deps import AdminDep, ReaderDep, SessionDep
+from latency_service.repository import devices as repo
+from latency_service.routes._errors import http_errors
+from latency_service.schemas import Coverage, DeviceCreate, DeviceCreated, DeviceOut, TokenOut
+
+router = APIRouter(prefix="/v1/devices", tags=["devices"])
+
+
+def device_out(summary: repo.DeviceSummary) -> DeviceOut:
+    d = summary.device
+    return DeviceOut(
+        name=d.name,
+        runtime=d.runtime,
+        revision=d.revision,
+        fingerprint_id=d.fingerprint_id,
+        created_at=d.created_at,
+        last_seen_at=d.last_seen_at,
+        measurements=summary.measurements,
+        work=summary.work,
+        coverage=[Coverage.model_validate(c) for c in summary.coverage],
+    )
+
+
+@router.post("", response_model=DeviceCreated, status_code=201, dependencies=[AdminDep])
+def create_device(body: DeviceCreate, session: SessionDep) -> DeviceCreated:
+    """Register a device; the answer holds its agent token, shown only this once."""
+    with http_errors():
+        device, token = repo.create_device(session, body.name, body.runtime)
+        out = DeviceCreated(device=device_out(repo.summarize(session, device)), token=token)
+    session.commit()
+    return out
+
+
+@router.get("", response_model=list[DeviceOut], dependencies=[ReaderDep])
+def list_devices(session: SessionDep) -> list[DeviceOut]:
+    return [device_out(repo.summarize(session, d)) for d in repo.list_devices(session)]
+
+
+@router.get("/{name}", response_model=DeviceOut, dependencies=[ReaderDep])
+def get_device(name: str, session: SessionDep) -> DeviceOut:
+    with http_errors():
+        return device_out(repo.summarize(session, repo.get_device(session, name)))
+
+
+@router.post("/{name}/tokens", response_model=TokenOut, status_code=201, dependencies=[AdminDep])
+def add_token(name: str, session: SessionDep) -> TokenOut:
+    """Another agent token for the device (e.g. a second agent); shown only this once."""
+    with http_errors():
+        token = repo.add_token(session, repo.get_device(session, name))
+    session.commit()
+    return TokenOut(prefix=token[:12], token=token)
+
+
+@router.delete("/{name}/tokens/{prefix}", status_code=204, dependencies=[AdminDep])
+def revoke_token(name: str, prefix: str, session: SessionDep) -> Response:
+    """Revoke the token that starts with `prefix` (the first 12 characters)."""
+    with http_errors():
+        repo.revoke_token(session, repo.get_device(session, name), prefix)
+    session.commit()
+    return Response(status_code=204)

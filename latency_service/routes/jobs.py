@@ -1,0 +1,36 @@
+"""Profiling work: enqueue a space or an explicit op list for a device (admin)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from latency_service.deps import AdminDep, SessionDep
+from latency_service.repository import devices as devices_repo
+from latency_service.repository import ops as ops_repo
+from latency_service.repository import work
+from latency_service.routes._errors import http_errors
+from latency_service.schemas import JobRequest, JobResult
+
+router = APIRouter(prefix="/v1/devices", tags=["jobs"])
+
+
+@router.post("/{name}/jobs", response_model=JobResult, dependencies=[AdminDep])
+def enqueue(name: str, body: JobRequest, session: SessionDep) -> JobResult:
+    """Queue every op of a space (or the listed ops) that is neither measured nor queued."""
+    with http_errors():
+        device = devices_repo.get_device(session, name)
+        if body.ops is not None:
+            specs = ops_repo.parse_keys(body.ops)
+        else:
+            assert body.space is not None  # the schema demands one of the two
+            options = tuple(sorted(body.options.items()))
+            specs = ops_repo.space_ops(
+                body.space, body.resolution, body.width, body.classes, options
+            )
+            space = ops_repo.make_space(
+                body.space, body.resolution, body.width, body.classes, options
+            )
+            devices_repo.add_space_target(session, device, space, options)
+        counts = work.enqueue_ops(session, device, specs)
+    session.commit()
+    return JobResult(**counts)

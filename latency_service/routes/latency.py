@@ -1,0 +1,130 @@
+"""Latency reads: one op, a batch of keys, and a space's whole table (json/csv/yaml).
+
+These are the hot path, so they are async and served from the per-process read cache
+(latency_service/cache.py); only a cache miss touches the database, off the event loop.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+
+from latency_service.cache import ReadCache, Snapshot
+from latency_service.deps import ReaderDep, SettingsDep
+from latency_service.errors import Invalid
+from latency_service.formats import lut_csv, lut_proxyless_yaml
+from latency_service.repository import latency as repo
+from latency_service.repository.devices import no_device
+from latency_service.repository.ops import parse_keys
+from latency_service.routes._errors import http_errors
+from latency_service.schemas import BatchOut, BatchRequest, LatencyOut, LutOut
+
+router = APIRouter(prefix="/v1/devices", tags=["latency"], dependencies=[ReaderDep])
+
+
+def _json(data: Any) -> Response:
+    return Response(json.dumps(data, separators=(",", ":")), media_type="application/json")
+
+
+async def snapshot(request: Request, name: str) -> Snapshot:
+    cache: ReadCache = request.app.state.cache
+    snap = cache.fresh(name) or await run_in_threadpool(cache.load, name)
+    if snap is None:
+        raise HTTPException(404, no_device(name))
+    return snap
+
+
+def _not_measured(device: str, key: str) -> str:
+    return (
+        f"op {key!r} is not measured on device {device!r}; queue it with "
+        f"`hwlat jobs add --device {device} --op '{key}'` (POST /v1/devices/{device}/jobs "
+        '{"ops": [...]}) and run an agent for the device'
+    )
+
+
+@router.get("/{name}/latency", response_model=LatencyOut)
+async def latency(
+    name: str, request: Request, op: Annotated[str, Query(description="canonical op key")]
+) -> Response:
+    """The current measurement of one op (404 with how to get it measured)."""
+    snap = await snapshot(request, name)
+    hit = snap.latency.get(op)
+    if hit is None:
+        with http_errors():
+            parse_keys([op], field="op")  # a malformed key is a 422, not a 404
+        raise HTTPException(404, _not_measured(name, op))
+    return _json(hit)
+
+
+@router.post("/{name}/latency:batch", response_model=BatchOut)
+async def latency_batch(
+    name: str, body: BatchRequest, request: Request, settings: SettingsDep
+) -> Response:
+    """Up to 10 000 keys in one call; unmeasured keys are listed under `missing`."""
+    if len(body.keys) > settings.max_batch_keys:
+        raise HTTPException(
+            422,
+            f"keys: at most {settings.max_batch_keys} per call, got "
+            f"{len(body.keys)}; split the batch",
+        )
+    snap = await snapshot(request, name)
+    keys = list(dict.fromkeys(body.keys))
+    missing = [k for k in keys if k not in snap.latency]
+    with http_errors():
+        parse_keys(body.keys, field="keys", skip=snap.latency)  # measured keys are valid
+    return _json(
+        {
+            "device": name,
+            "revision": snap.revision,
+            "results": {k: snap.latency[k] for k in keys if k in snap.latency},
+            "missing": missing,
+        }
+    )
+
+
+@router.get(
+    "/{name}/lut",
+    response_model=LutOut,
+    responses={200: {"content": {"text/csv": {}, "application/yaml": {}}}},
+)
+async def lut(
+    name: str,
+    request: Request,
+    space: Annotated[str, Query(description="search space name")],
+    resolution: Annotated[int | None, Query(ge=1, le=4096)] = None,
+    width: Annotated[float, Query(gt=0, le=8)] = 1.0,
+    classes: Annotated[int | None, Query(ge=1, le=100_000)] = None,
+    option: Annotated[list[str] | None, Query(description="NAME=INT, e.g. C=16")] = None,
+    format: Literal["json", "csv", "proxyless-yaml"] = "json",
+) -> Response:
+    """The latency table of a space for this device, with per-cell source and coverage."""
+    snap = await snapshot(request, name)
+    with http_errors():
+        table = repo.lut(
+            snap.latency,
+            name,
+            snap.revision,
+            space,
+            resolution,
+            width,
+            classes,
+            _options(option or []),
+        )
+    if format == "csv":
+        return Response(lut_csv(table), media_type="text/csv")
+    if format == "proxyless-yaml":
+        return Response(lut_proxyless_yaml(table, snap.latency), media_type="application/yaml")
+    return _json(table)
+
+
+def _options(items: list[str]) -> tuple[tuple[str, int], ...]:
+    out = []
+    for item in items:
+        key, _, value = item.partition("=")
+        if not key or not value.lstrip("-").isdigit():
+            raise Invalid(f"option: expected NAME=INT, got {item!r}")
+        out.append((key, int(value)))
+    return tuple(sorted(out))

@@ -1,0 +1,225 @@
+"""Request and response models of API v1 (pydantic; no FastAPI or SQLAlchemy here)."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+NAME = r"^[a-z0-9][a-z0-9._-]{0,63}$"
+RUN_ID = r"^[A-Za-z0-9._:-]{1,64}$"
+# ids are 32-bit integers on PostgreSQL: anything larger is a 422, not a database error
+ItemId = Annotated[int, Field(ge=1, le=2**31 - 1)]
+ErrorType = Literal[
+    "export_error", "runtime_error", "timeout", "out_of_memory", "unavailable", "error"
+]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DeviceCreate(Strict):
+    name: str = Field(pattern=NAME, description="Unique device name, e.g. 'pixel7-cpu'.")
+    runtime: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$", description="e.g. ort-mobile")
+
+
+class Coverage(BaseModel):
+    space: str
+    resolution: int
+    width: float
+    classes: int
+    options: dict[str, int] = Field(default_factory=dict)
+    measured: int
+    total: int
+    fraction: float
+
+
+class DeviceOut(BaseModel):
+    name: str
+    runtime: str
+    revision: int
+    fingerprint_id: str | None
+    created_at: datetime
+    last_seen_at: datetime | None
+    measurements: int
+    work: dict[str, int] = Field(description="work items per state")
+    coverage: list[Coverage]
+
+
+class TokenOut(BaseModel):
+    prefix: str
+    token: str | None = Field(None, description="shown once, at creation")
+
+
+class DeviceCreated(BaseModel):
+    device: DeviceOut
+    token: str = Field(description="the device's agent token; shown only this once")
+
+
+class JobRequest(Strict):
+    """Either a search space (all of its ops) or an explicit list of op keys."""
+
+    space: str | None = None
+    resolution: int | None = Field(None, ge=1, le=4096)
+    width: float = Field(1.0, gt=0, le=8)
+    classes: int | None = Field(None, ge=1, le=100_000)
+    options: dict[str, int] = Field(default_factory=dict, description="e.g. darts C, cells")
+    ops: list[str] | None = Field(None, max_length=10_000)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> JobRequest:
+        if (self.space is None) == (self.ops is None):
+            raise ValueError("give either 'space' (with 'resolution') or 'ops'")
+        return self
+
+
+class JobResult(BaseModel):
+    total: int
+    new: int
+    already_measured: int
+    already_queued: int
+
+
+class LeaseRequest(Strict):
+    max_items: int = Field(16, ge=1, le=256)
+
+
+class LeaseItem(BaseModel):
+    item_id: int
+    kind: Literal["op", "network"]
+    key: str | None
+    op: dict[str, Any] | None
+    network: dict[str, Any] | None
+    attempts: int
+
+
+class Lease(BaseModel):
+    lease_id: str | None
+    expires_at: datetime | None
+    items: list[LeaseItem]
+
+
+class Stats(Strict):
+    """The profiler's statistics of one op (milliseconds per call)."""
+
+    median_ms: float = Field(gt=0)
+    mean_ms: float = Field(gt=0)
+    std_ms: float = Field(ge=0)
+    min_ms: float = Field(gt=0)
+    p10_ms: float = Field(gt=0)
+    p90_ms: float = Field(gt=0)
+    iqr_ms: float = Field(ge=0)
+    samples: int = Field(ge=1)
+    calls_per_sample: int = Field(ge=1)
+    ci_half_width_ms: float | None = Field(None, ge=0)
+    target_met: bool
+    stable: bool
+    first_call_ms: float | None = Field(None, ge=0)
+
+    @field_validator("*")
+    @classmethod
+    def _finite(cls, v: Any) -> Any:
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ValueError("must be a finite number (failures are errors, not latencies)")
+        return v
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Stats:
+        if not self.min_ms <= self.p10_ms <= self.median_ms <= self.p90_ms:
+            raise ValueError("need min_ms <= p10_ms <= median_ms <= p90_ms")
+        return self
+
+
+class UploadResult(Strict):
+    item_id: ItemId
+    key: str
+    stats: Stats
+    runtime: dict[str, Any] = Field(default_factory=dict)
+    host_state: dict[str, Any] = Field(default_factory=dict)
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class UploadError(Strict):
+    item_id: ItemId
+    type: ErrorType
+    message: str = Field(max_length=4000)
+
+
+class Upload(Strict):
+    run_id: str = Field(
+        pattern=RUN_ID, description="unique per agent run: makes uploads idempotent"
+    )
+    results: list[UploadResult] = Field(default_factory=list, max_length=1000)
+    errors: list[UploadError] = Field(default_factory=list, max_length=1000)
+
+
+class UploadOut(BaseModel):
+    accepted: int
+    duplicates: int = Field(description="already stored for this run id: nothing changed")
+    rejected: int = Field(description="items whose lease ran out: lease again")
+    failed: int = Field(description="errors that used up the item's attempts")
+    requeued: int = Field(description="errors (or released items) sent back to the queue")
+
+
+class Release(Strict):
+    item_ids: list[ItemId] | None = Field(None, description="default: every item of the lease")
+
+
+class LatencyOut(BaseModel):
+    key: str
+    source: Literal["measured"]
+    median_ms: float
+    ci_half_width_ms: float | None
+    p10_ms: float
+    p90_ms: float
+    std_ms: float
+    samples: int
+    stable: bool
+    run_id: str
+    measured_at: datetime
+
+
+class BatchRequest(Strict):
+    keys: list[str] = Field(min_length=1)
+
+
+class BatchOut(BaseModel):
+    device: str
+    revision: int
+    results: dict[str, LatencyOut]
+    missing: list[str]
+
+
+class LutCell(BaseModel):
+    key: str
+    ms: float | None
+    source: Literal["measured", "missing"]
+    ci_half_width_ms: float | None = None
+    stable: bool | None = None
+
+
+class LutLayer(BaseModel):
+    name: str
+    group: str
+    cells: dict[str, LutCell | None] = Field(description="candidate -> cell; null = illegal")
+
+
+class LutOut(BaseModel):
+    device: str
+    revision: int
+    space: str
+    resolution: int
+    width: float
+    classes: int
+    candidates: list[str]
+    fixed: list[LutCell]
+    layers: list[LutLayer]
+    coverage: Coverage
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    database: str

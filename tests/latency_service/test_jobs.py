@@ -1,0 +1,104 @@
+"""Enqueueing work: whole spaces and explicit op keys, with honest counts."""
+
+from __future__ import annotations
+
+from tests.latency_service.support import ADMIN, FBNET32, FBNET32_OPS, Api
+
+CONV = "conv|cin=3,cout=16,g=1,k=3,s=2|1x3x32x32|float32"
+MBCONV = "mbconv|cin=16,cout=24,e=6,g=1,k=3,s=2,se=0|1x16x32x32|float32"
+
+
+def test_enqueue_space_then_again(api: Api, token: str) -> None:
+    first = api.enqueue("dev1", **FBNET32)
+    assert first == {
+        "total": FBNET32_OPS,
+        "new": FBNET32_OPS,
+        "already_measured": 0,
+        "already_queued": 0,
+    }
+    assert api.count("work_items", "state = 'pending'") == FBNET32_OPS
+    assert api.count("ops") == FBNET32_OPS
+
+    second = api.enqueue("dev1", **FBNET32)
+    assert second == {
+        "total": FBNET32_OPS,
+        "new": 0,
+        "already_measured": 0,
+        "already_queued": FBNET32_OPS,
+    }
+    assert api.count("work_items") == FBNET32_OPS  # nothing queued twice
+    assert api.count("space_targets") == 1
+
+
+def test_enqueue_after_uploads_counts_measured(api: Api, token: str) -> None:
+    api.enqueue("dev1", **FBNET32)
+    measured = api.measure(token, 10)
+    assert len(measured) == 10
+    again = api.enqueue("dev1", **FBNET32)
+    assert again == {
+        "total": FBNET32_OPS,
+        "new": 0,
+        "already_measured": 10,
+        "already_queued": FBNET32_OPS - 10,
+    }
+    assert api.states("dev1") == {"done": 10, "pending": FBNET32_OPS - 10}
+
+
+def test_failed_items_are_queued_again(api: Api, token: str) -> None:
+    api.enqueue("dev1", ops=[CONV])
+    for _ in range(3):  # max_attempts defaults to 3
+        lease = api.lease(token)
+        api.upload(token, lease, fail=1)
+    assert api.states("dev1") == {"failed": 1}
+    again = api.enqueue("dev1", ops=[CONV])
+    assert again == {"total": 1, "new": 1, "already_measured": 0, "already_queued": 0}
+    assert api.states("dev1") == {"failed": 1, "pending": 1}
+
+
+def test_enqueue_explicit_ops(api: Api, token: str) -> None:
+    out = api.enqueue("dev1", ops=[CONV, MBCONV, CONV])
+    assert out == {"total": 2, "new": 2, "already_measured": 0, "already_queued": 0}
+    lease = api.lease(token)
+    assert sorted(i["key"] for i in lease["items"]) == sorted([CONV, MBCONV])
+    op = next(i for i in lease["items"] if i["key"] == MBCONV)["op"]
+    assert op["kind"] == "mbconv" and op["shape"] == [1, 16, 32, 32]
+    # ops shared with a space are stored once
+    api.enqueue("dev1", **FBNET32)
+    assert api.count("ops", "key = :k", k=CONV) == 1
+
+
+def test_space_and_ops_queues_are_per_device(api: Api, token: str) -> None:
+    api.make_device("dev2")
+    api.enqueue("dev1", ops=[CONV])
+    assert api.enqueue("dev2", ops=[CONV])["new"] == 1
+    assert api.count("work_items") == 2
+    assert api.count("ops") == 1
+
+
+def test_darts_options(api: Api, token: str) -> None:
+    out = api.enqueue("dev1", space="darts", resolution=8, options={"C": 4, "cells": 3})
+    assert out["new"] == out["total"] > 0
+    [cov] = api.device("dev1")["coverage"]
+    assert cov["space"] == "darts" and cov["total"] == out["total"]
+
+
+def test_enqueue_bad_requests(api: Api, token: str) -> None:
+    def post(body: object) -> tuple[int, str]:
+        r = api.client.post("/v1/devices/dev1/jobs", json=body, headers=ADMIN)
+        return r.status_code, r.text
+
+    code, text = post({"space": "nosuchspace", "resolution": 32})
+    assert code == 422 and "nosuchspace" in text
+    code, text = post({"ops": ["conv|bogus"]})
+    assert code == 422 and "ops[0]" in text
+    code, text = post({"ops": [CONV, "mbconv|cin=16|1x16x32x32|float32"]})
+    assert code == 422 and "ops[1]" in text
+    code, text = post({"space": "fbnet", "resolution": 32, "ops": [CONV]})
+    assert code == 422 and "either" in text
+    code, text = post({})
+    assert code == 422
+    code, text = post({"space": "fbnet", "resolution": 32, "options": {"bogus": 1}})
+    assert code == 422 and "option" in text
+    assert api.count("work_items") == 0 and api.count("ops") == 0
+    r = api.client.post("/v1/devices/ghost/jobs", json={"ops": [CONV]}, headers=ADMIN)
+    assert r.status_code == 404

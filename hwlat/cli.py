@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from devices.cli import agent
 from hwlat import __version__
 from hwlat.demo import run_demo
 from hwlat.errors import run_cli
@@ -30,6 +31,7 @@ app.add_typer(service_cli.devices_app, name="devices")
 app.add_typer(service_cli.jobs_app, name="jobs")
 app.command("query")(service_cli.query)
 app.command("lut")(service_cli.lut)
+app.command("agent")(agent)
 
 
 def _version(value: bool) -> None:

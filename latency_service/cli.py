@@ -161,7 +161,15 @@ def devices_show(
     """One device in full."""
     with client(server, token=token) as c:
         device = c.get_device(name)
-    emit(device.model_dump(mode="json"), as_json, _device_table([device]))
+        failed = c.list_work(name, "failed")
+    data = {**device.model_dump(mode="json"), "failed": [w.model_dump(mode="json") for w in failed]}
+    emit(data, as_json, _device_table([device]))
+    if not as_json and failed:
+        table = Table("item", "op / network", "attempts", "last error", title="failed items")
+        for w in failed:
+            what = w.key or str((w.network or {}).get("space"))
+            table.add_row(str(w.item_id), what, str(w.attempts), w.last_error or "")
+        Console().print(table)
 
 
 @devices_app.command("token")
@@ -246,7 +254,10 @@ def query(
 def lut(
     device: Annotated[str, typer.Option("--device")],
     space: Annotated[str, typer.Option("--space")],
-    out: Annotated[Path, typer.Option("--out", help="File to write (atomically).")],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="File to write (atomically); without it the table is printed."),
+    ] = None,
     resolution: Annotated[int | None, typer.Option("--resolution", "-r")] = None,
     width: Annotated[float, typer.Option("--width", "-w")] = 1.0,
     classes: Annotated[int | None, typer.Option("--classes")] = None,
@@ -256,24 +267,56 @@ def lut(
     token: Token = None,
     as_json: Json = False,
 ) -> None:
-    """Fetch a device's latency table for a space into a file."""
+    """A device's latency table for a space: printed, or written to --out."""
     if fmt not in ("json", "csv", "proxyless-yaml"):
         fail(f"--format: expected json, csv or proxyless-yaml, got {fmt!r}")
+    opts = _options(option or [])
     with client(server, token=token) as c:
-        table = c.lut(device, space, resolution, width, classes, _options(option or []))
+        table = c.lut(device, space, resolution, width, classes, opts)
         text = (
             json.dumps(table.model_dump(mode="json"), indent=1)
             if fmt == "json"
-            else c.lut_text(device, space, fmt, resolution, width, classes, _options(option or []))
+            else c.lut_text(device, space, fmt, resolution, width, classes, opts)
         )
+    cov = table.coverage
+    if out is None:
+        if as_json or fmt != "json":
+            typer.echo(text)
+        else:
+            print_lut(table)
+        return
+    _write_atomic(out, text)
+    emit({"out": str(out), "format": fmt, "measured": cov.measured, "total": cov.total}, as_json)
+    if not as_json:
+        typer.echo(f"wrote {out}: {cov.measured}/{cov.total} ops measured ({fmt})")
+
+
+def _write_atomic(out: Path, text: str) -> None:
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
         tmp.write_text(text)
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def print_lut(table: Any) -> None:
+    """Layers x candidates in µs (median); '—' illegal here, '?' not measured yet."""
+    grid = Table(
+        title=f"{table.device} rev {table.revision}: {table.space}@{table.resolution} (µs per call)"
+    )
+    grid.add_column("layer")
+    for cand in table.candidates:
+        grid.add_column(cand, justify="right")
+    for layer in table.layers:
+        cells = [
+            ("—" if c is None else "?" if c.ms is None else f"{c.ms * 1e3:.1f}")
+            for c in (layer.cells.get(cand) for cand in table.candidates)
+        ]
+        grid.add_row(layer.name, *cells)
+    console = Console()
+    console.print(grid)
+    fixed = [c.ms for c in table.fixed]
+    fixed_txt = f"{sum(fixed) * 1e3:.1f} µs" if None not in fixed else "not all measured"
     cov = table.coverage
-    summary = {"out": str(out), "format": fmt, "measured": cov.measured, "total": cov.total}
-    emit(summary, as_json)
-    if not as_json:
-        typer.echo(f"wrote {out}: {cov.measured}/{cov.total} ops measured ({fmt})")
+    console.print(f"fixed ops: {fixed_txt}; coverage {cov.measured}/{cov.total}")

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 
 from latency_service.schemas import (
+    AgentDeviceOut,
     BatchOut,
     DeviceCreated,
     DeviceOut,
@@ -28,6 +29,7 @@ from latency_service.schemas import (
     LutOut,
     TokenOut,
     UploadOut,
+    WorkItemOut,
 )
 
 log = logging.getLogger("hwlat.client")
@@ -261,7 +263,41 @@ class HwlatClient:
         )
         return params
 
+    def enqueue_networks(self, device: str, networks: list[dict[str, Any]]) -> JobResult:
+        return JobResult.model_validate(
+            self._json("POST", f"/v1/devices/{device}/jobs", "admin", json={"networks": networks})
+        )
+
+    def list_work(
+        self, device: str, state: str | None = None, limit: int = 100
+    ) -> list[WorkItemOut]:
+        params: dict[str, Any] = {"limit": limit, **({"state": state} if state else {})}
+        return [
+            WorkItemOut.model_validate(w)
+            for w in self._json("GET", f"/v1/devices/{device}/work", "read", params=params)
+        ]
+
     # --- agent -------------------------------------------------------------------------
+    def me(self) -> AgentDeviceOut:
+        return AgentDeviceOut.model_validate(self._json("GET", "/v1/agent/me", "agent"))
+
+    def hello(
+        self,
+        fingerprint: dict[str, Any],
+        fingerprint_id: str,
+        runtime: str,
+        new_revision: bool = False,
+    ) -> AgentDeviceOut:
+        body = {
+            "fingerprint": fingerprint,
+            "fingerprint_id": fingerprint_id,
+            "runtime": runtime,
+            "new_revision": new_revision,
+        }
+        return AgentDeviceOut.model_validate(
+            self._json("POST", "/v1/agent/hello", "agent", json=body)
+        )
+
     def lease(self, max_items: int = 16) -> Lease:
         return Lease.model_validate(
             self._json("POST", "/v1/agent/lease", "agent", json={"max_items": max_items})

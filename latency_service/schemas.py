@@ -59,8 +59,19 @@ class DeviceCreated(BaseModel):
     token: str = Field(description="the device's agent token; shown only this once")
 
 
+class NetworkSpec(Strict):
+    """A whole architecture of a space, to be built and measured end to end."""
+
+    space: str
+    resolution: int | None = Field(None, ge=1, le=4096)
+    width: float = Field(1.0, gt=0, le=8)
+    classes: int | None = Field(None, ge=1, le=100_000)
+    options: dict[str, int] = Field(default_factory=dict)
+    arch: dict[str, Any] | list[Any] = Field(description="the space's architecture JSON")
+
+
 class JobRequest(Strict):
-    """Either a search space (all of its ops) or an explicit list of op keys."""
+    """A search space (all of its ops), an explicit list of op keys, or whole networks."""
 
     space: str | None = None
     resolution: int | None = Field(None, ge=1, le=4096)
@@ -68,11 +79,13 @@ class JobRequest(Strict):
     classes: int | None = Field(None, ge=1, le=100_000)
     options: dict[str, int] = Field(default_factory=dict, description="e.g. darts C, cells")
     ops: list[str] | None = Field(None, max_length=10_000)
+    networks: list[NetworkSpec] | None = Field(None, max_length=1000)
 
     @model_validator(mode="after")
     def _one_source(self) -> JobRequest:
-        if (self.space is None) == (self.ops is None):
-            raise ValueError("give either 'space' (with 'resolution') or 'ops'")
+        given = sum(x is not None for x in (self.space, self.ops, self.networks))
+        if given != 1:
+            raise ValueError("give exactly one of 'space' (with 'resolution'), 'ops' or 'networks'")
         return self
 
 
@@ -135,7 +148,7 @@ class Stats(Strict):
 
 class UploadResult(Strict):
     item_id: ItemId
-    key: str
+    key: str | None = Field(None, description="the op key (op items); omitted for networks")
     stats: Stats
     runtime: dict[str, Any] = Field(default_factory=dict)
     host_state: dict[str, Any] = Field(default_factory=dict)
@@ -218,6 +231,35 @@ class LutOut(BaseModel):
     fixed: list[LutCell]
     layers: list[LutLayer]
     coverage: Coverage
+
+
+class AgentHello(Strict):
+    """What an agent says when it starts: the fingerprint of its machine and runtime."""
+
+    fingerprint: dict[str, Any]
+    fingerprint_id: str = Field(pattern=r"^[0-9a-f]{8,64}$")
+    runtime: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")
+    new_revision: bool = Field(False, description="start a new device revision on mismatch")
+
+
+class AgentDeviceOut(BaseModel):
+    device: str
+    runtime: str
+    revision: int
+    fingerprint_id: str | None
+    pending: int
+    leased: int = Field(description="items held by agents now (expired leases included)")
+
+
+class WorkItemOut(BaseModel):
+    item_id: int
+    kind: str
+    key: str | None
+    network: dict[str, Any] | None
+    state: str
+    attempts: int
+    last_error: str | None
+    updated_at: datetime
 
 
 class Health(BaseModel):

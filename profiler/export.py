@@ -13,7 +13,7 @@ import os
 import time
 import warnings
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,23 +69,40 @@ def _atomic_target(path: Path) -> Path:
 
 def export_onnx(spec: OpSpec, cache_dir: Path | None = None) -> Exported:
     """The block as a float32 ONNX file (int8 specs export float32, then quantise)."""
-    import torch
-
     from profiler.blocks import build_module, example_input
 
-    path = _cache_path(spec, cache_dir or default_cache_dir(), "fp32")
-    if path.exists():
-        return Exported(path, 0.0, True)
     if spec.dtype not in ("float32", "int8"):
         raise ExportError(
             f"ONNX export makes float32 graphs; {spec.dtype} is not supported "
             "by the ONNX runtimes here (use a torch runtime)",
             spec.key,
         )
+    path = _cache_path(spec, cache_dir or default_cache_dir(), "fp32")
+    return export_module(
+        lambda: (build_module(spec), example_input(spec.replace(dtype="float32"))), path, spec.key
+    )
+
+
+def network_path(ident: str, cache_dir: Path | None, variant: str = "fp32") -> Path:
+    """Cache path of a whole network's export, named by a digest of its architecture."""
+    import torch
+
+    digest = hashlib.sha256(f"{ident}|torch={torch.__version__}|opset={OPSET}".encode())
+    return (cache_dir or default_cache_dir()) / f"net-{digest.hexdigest()[:24]}-{variant}.onnx"
+
+
+def export_module(
+    make: Callable[[], tuple[Any, Any]], path: Path, label: str | None = None
+) -> Exported:
+    """Export `make()`'s (module, example input) to `path` unless it is cached there."""
+    import torch
+
+    if path.exists():
+        return Exported(path, 0.0, True)
     t0 = time.perf_counter()
     tmp = _atomic_target(path)
     try:
-        module, x = build_module(spec), example_input(spec.replace(dtype="float32"))
+        module, x = make()
         with warnings.catch_warnings(), torch.inference_mode():
             warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
             torch.onnx.export(
@@ -100,7 +117,7 @@ def export_onnx(spec: OpSpec, cache_dir: Path | None = None) -> Exported:
             )
         os.replace(tmp, path)
     except Exception as exc:
-        raise ExportError(f"ONNX export failed: {type(exc).__name__}: {exc}", spec.key) from exc
+        raise ExportError(f"ONNX export failed: {type(exc).__name__}: {exc}", label) from exc
     finally:
         tmp.unlink(missing_ok=True)
     return Exported(path, time.perf_counter() - t0, False)
@@ -109,10 +126,10 @@ def export_onnx(spec: OpSpec, cache_dir: Path | None = None) -> Exported:
 class _RandomCalibration:
     """Seeded random inputs for static calibration (no data set is ever downloaded)."""
 
-    def __init__(self, spec: OpSpec, samples: int, seed: int):
+    def __init__(self, shape: tuple[int, ...], samples: int, seed: int):
         rng = np.random.default_rng(seed)
         self._batches: Iterator[dict[str, np.ndarray]] = iter(
-            [{"x": rng.standard_normal(spec.shape).astype(np.float32)} for _ in range(samples)]
+            [{"x": rng.standard_normal(shape).astype(np.float32)} for _ in range(samples)]
         )
 
     def get_next(self) -> dict[str, np.ndarray] | None:
@@ -123,13 +140,25 @@ def quantize_int8(
     spec: OpSpec, cache_dir: Path | None = None, samples: int = 8, seed: int = 0
 ) -> Exported:
     """Static QDQ int8 (per-channel weights, uint8 activations) of the block's ONNX graph."""
+    cache_dir = cache_dir or default_cache_dir()
+    fp32 = export_onnx(spec, cache_dir)
+    path = _cache_path(spec, cache_dir, f"int8-qdq-s{seed}")
+    return quantize_file(fp32, path, spec.shape, spec.key, samples, seed)
+
+
+def quantize_file(
+    fp32: Exported,
+    path: Path,
+    shape: tuple[int, ...],
+    label: str | None,
+    samples: int = 8,
+    seed: int = 0,
+) -> Exported:
+    """QDQ-quantise an exported float32 graph into `path` (cached)."""
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
-    cache_dir = cache_dir or default_cache_dir()
-    path = _cache_path(spec, cache_dir, f"int8-qdq-s{seed}")
     if path.exists():
         return Exported(path, 0.0, True, inspect_quantized(path))
-    fp32 = export_onnx(spec, cache_dir)
     t0 = time.perf_counter()
     tmp = _atomic_target(path)
     try:
@@ -137,7 +166,7 @@ def quantize_int8(
         quantize_static(
             str(fp32.path),
             str(tmp),
-            _RandomCalibration(spec, samples, seed),
+            _RandomCalibration(shape, samples, seed),
             quant_format=QuantFormat.QDQ,
             per_channel=True,
             activation_type=QuantType.QUInt8,
@@ -145,9 +174,7 @@ def quantize_int8(
         )
         os.replace(tmp, path)
     except Exception as exc:
-        raise ExportError(
-            f"int8 quantisation failed: {type(exc).__name__}: {exc}", spec.key
-        ) from exc
+        raise ExportError(f"int8 quantisation failed: {type(exc).__name__}: {exc}", label) from exc
     finally:
         logging.disable(logging.NOTSET)
         tmp.unlink(missing_ok=True)

@@ -139,25 +139,37 @@ class Engine:
         """Progress units for n ops: a setup and one unit per minimum round each."""
         return n_ops * (1 + self.config.rounds)
 
-    def measure(self, ops: Sequence[tuple[str, Runnable]]) -> dict[str, Measurement | MeasureError]:
-        cfg = self.config
+    def measure(
+        self, ops: Sequence[tuple[str, Runnable]], stop: Callable[[], bool] | None = None
+    ) -> dict[str, Measurement | MeasureError]:
+        """A result or a typed error per key. When `stop()` turns true, the visit in hand
+        is finished and ops short of the minimum rounds are left out of the answer."""
+        cfg, stop = self.config, stop or (lambda: False)
         states = [_Op(key, r) for key, r in ops]
         for op in states:
+            if stop():
+                break
             self._guard(op, self._setup)
             self.progress(op.key, 1)
         rng = random.Random(cfg.seed)
         for round_no in range(cfg.max_rounds):
             active = [op for op in states if op.error is None and self._wants_more(op, round_no)]
-            if not active:
+            if not active or stop():
                 break
             rng.shuffle(active)
             for op in active:
+                if stop():
+                    break
                 self._guard(op, self._sample_round)
                 self.progress(op.key, 1 if round_no < cfg.rounds else 0)
         for op in states:  # ops that errored early still owe their round units
             if op.error is not None:
                 self.progress(op.key, max(0, cfg.rounds - op.rounds))
-        return {op.key: (op.error if op.error is not None else self._result(op)) for op in states}
+        return {
+            op.key: (op.error if op.error is not None else self._result(op))
+            for op in states
+            if op.error is not None or op.rounds >= cfg.rounds
+        }
 
     def _guard(self, op: _Op, step: Callable[[_Op], None]) -> None:
         try:

@@ -68,6 +68,10 @@ class Runtime(ABC):
         """Build/export/load the block; raises a MeasureError subclass on failure."""
 
     @abstractmethod
+    def prepare_network(self, module: Any, x: Any, ident: str) -> Prepared:
+        """A whole network (torch module + float32 example input), cached by `ident`."""
+
+    @abstractmethod
     def describe(self) -> dict[str, Any]:
         """What really runs: runtime, versions, providers, threads, affinity, precision."""
 

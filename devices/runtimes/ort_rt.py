@@ -19,7 +19,16 @@ import onnxruntime as ort
 from devices.runtimes._registry import register_runtime
 from devices.runtimes.base import Prepared, Runtime
 from profiler.errors import RuntimeFailure, RuntimeUnavailable, classify
-from profiler.export import default_cache_dir, export_onnx, fused_int8_kernels, quantize_int8
+from profiler.export import (
+    Exported,
+    default_cache_dir,
+    export_module,
+    export_onnx,
+    fused_int8_kernels,
+    network_path,
+    quantize_file,
+    quantize_int8,
+)
 from profiler.hoststate import affinity
 from profiler.ops import OpSpec
 
@@ -110,6 +119,20 @@ class OrtRuntime(Runtime):
         self.check_op(op)
         cache = self.cache_dir or default_cache_dir()
         exported = quantize_int8(op, cache) if self.int8 else export_onnx(op, cache)
+        return self._load(exported, op.shape, op.key)
+
+    def prepare_network(self, module: Any, x: Any, ident: str) -> Prepared:
+        cache = self.cache_dir or default_cache_dir()
+        fp32 = export_module(lambda: (module, x), network_path(ident, cache), ident[:40])
+        exported = fp32
+        if self.int8:
+            exported = quantize_file(
+                fp32, network_path(ident, cache, "int8-qdq-s0"), tuple(x.shape), ident[:40]
+            )
+        return self._load(exported, tuple(x.shape), ident[:40])
+
+    def _load(self, exported: Exported, shape: tuple[int, ...], label: str) -> Prepared:
+        """A session on an exported graph, checked to run on the provider asked for."""
         so = self.session_options()
         optimized = exported.path.with_suffix(".opt.onnx")
         if self.int8:  # keep ORT's optimised graph to see which int8 kernels it really runs
@@ -117,28 +140,27 @@ class OrtRuntime(Runtime):
         try:
             session = ort.InferenceSession(str(exported.path), so, providers=[self.provider])
         except Exception as exc:
-            raise classify(exc, op.key) from exc
+            raise classify(exc, label) from exc
         chosen = session.get_providers()
         if not chosen or chosen[0] != self.provider:
             raise RuntimeFailure(
                 f"asked for {self.provider} but the session runs on "
                 f"{chosen}; the numbers would not be {self.name} numbers",
-                op.key,
+                label,
             )
         self._used_providers.update(chosen)
         self._session_facts = self._read_back(session)
         info: dict[str, Any] = {"providers": chosen}
         if self.int8:
             info.update(self._int8_info(exported.info, optimized))
-        x = np.random.default_rng(0).standard_normal(op.shape).astype(np.float32)
+        x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
         device = "cuda" if self.provider == "CUDAExecutionProvider" else "cpu"
         path, providers = str(exported.path), [self.provider]
 
         def make_session() -> ort.InferenceSession:
             return ort.InferenceSession(path, self.session_options(), providers=providers)
 
-        runnable = OrtRunnable(make_session, x, device, session)
-        return Prepared(runnable, exported.seconds, info)
+        return Prepared(OrtRunnable(make_session, x, device, session), exported.seconds, info)
 
     def _int8_info(self, qdq: dict[str, Any], optimized: Path) -> dict[str, Any]:
         kernels = fused_int8_kernels(optimized) if optimized.exists() else {}
@@ -246,6 +268,11 @@ class OrtMobile(OrtRuntime):
         if self._saved_affinity is None:
             self.pin_to({self.core})
         return super().prepare(op)
+
+    def prepare_network(self, module: Any, x: Any, ident: str) -> Prepared:
+        if self._saved_affinity is None:
+            self.pin_to({self.core})
+        return super().prepare_network(module, x, ident)
 
     def settings(self) -> dict[str, Any]:
         return {**super().settings(), "pinned_cores": 1}

@@ -59,6 +59,11 @@ class TorchCpu(Runtime):
         except Exception as exc:
             raise classify(exc, op.key) from exc
 
+    def prepare_network(self, module: Any, x: Any, ident: str) -> Prepared:
+        torch.set_num_threads(self.threads)
+        dtype = _DTYPES[self.precision]
+        return Prepared(TorchRunnable(module.eval().to(dtype), x.to(dtype), None))
+
     def describe(self) -> dict[str, Any]:
         return {
             "runtime": self.name,
@@ -109,6 +114,14 @@ class TorchCuda(Runtime):
             return Prepared(TorchRunnable(module, x, self._flush))
         except Exception as exc:
             raise classify(exc, op.key) from exc
+
+    def prepare_network(self, module: Any, x: Any, ident: str) -> Prepared:
+        torch.backends.cudnn.benchmark = True
+        if self._flush is None:
+            self._flush = torch.empty(L2_FLUSH_BYTES, dtype=torch.uint8, device=self.device)
+        dtype = _DTYPES[self.precision]
+        net = module.eval().to(self.device, dtype)
+        return Prepared(TorchRunnable(net, x.to(self.device, dtype), self._flush))
 
     def describe(self) -> dict[str, Any]:
         props = torch.cuda.get_device_properties(self.device)

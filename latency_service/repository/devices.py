@@ -183,3 +183,35 @@ def add_space_target(
                 options=text,
             )
         )
+
+
+def hello(
+    s: Session,
+    device: Device,
+    fingerprint: dict[str, object],
+    fingerprint_id: str,
+    runtime: str,
+    new_revision: bool,
+) -> Device:
+    """Check an agent's fingerprint against the device's; the first one is adopted, a
+    different one is refused unless the agent asks for a new device revision."""
+    if runtime != device.runtime:
+        raise Conflict(
+            f"device {device.name!r} is registered for runtime {device.runtime!r}, "
+            f"the agent runs {runtime!r}; start the agent with --runtime "
+            f"{device.runtime} or register another device"
+        )
+    if device.fingerprint_id is None:
+        device.fingerprint, device.fingerprint_id = fingerprint, fingerprint_id
+    elif device.fingerprint_id != fingerprint_id:
+        if not new_revision:
+            raise Conflict(
+                f"this machine/runtime (fingerprint {fingerprint_id}) differs from the one "
+                f"device {device.name!r} was measured on ({device.fingerprint_id}); numbers are "
+                "never mixed: run the agent with --new-revision to start a new revision of "
+                "the device, or use another device"
+            )
+        device.revision += 1
+        device.fingerprint, device.fingerprint_id = fingerprint, fingerprint_id
+    device.last_seen_at = utcnow()
+    return device

@@ -16,7 +16,8 @@ from sqlalchemy import and_, select, update
 from sqlalchemy.orm import Session
 
 from latency_service.errors import Forbidden, NotFound
-from latency_service.models import Device, Measurement, Op, WorkItem, utcnow
+from latency_service.models import Device, Measurement, WorkItem, utcnow
+from latency_service.repository import networks
 from latency_service.repository.latency import measured_op_ids
 from latency_service.repository.ops import ensure_ops
 from profiler.ops import OpSpec
@@ -153,7 +154,8 @@ def upload(
 ) -> dict[str, int]:
     """Store results and errors of a lease. Idempotent: a result already stored for this
     (device revision, op, run id) is a duplicate and changes nothing; a result for an item
-    whose lease ran out is rejected (counted, not stored); unknown items are errors."""
+    held by another lease (or failed) is rejected (counted, not stored); unknown items are
+    errors."""
     foreign = select(WorkItem.id).where(
         WorkItem.lease_id == lease_id, WorkItem.device_id != device.id
     )
@@ -173,10 +175,12 @@ def upload(
         item = _owned(items, r.item_id, r.key)
         if _has_result(s, device, item, run_id):
             counts["duplicates"] += 1
-        elif _held(item, lease_id):
+        elif _held(item, lease_id) or item.state == "pending":
+            # pending: the lease ran out (e.g. an agent restarted and replays its spool) but
+            # nobody else holds the item, so the number is still the one wanted
             _store_result(s, device, item, run_id, r)
             counts["accepted"] += 1
-        else:  # the lease expired and the item went back to the queue: not ours to fill
+        else:  # leased again to someone else, or failed: not ours to fill
             counts["rejected"] += 1
     for e in errors:
         item = _owned(items, e.item_id, None)
@@ -196,7 +200,7 @@ def _owned(items: dict[int, WorkItem], item_id: int, key: str | None) -> WorkIte
     item = items.get(item_id)
     if item is None:
         raise NotFound(f"item {item_id} is not a work item of this device")
-    if key is not None and (item.op is None or item.op.key != key):
+    if item.kind == "op" and key is not None and (item.op is None or item.op.key != key):
         raise Forbidden(f"item {item_id} is not op {key!r}")
     return item
 
@@ -206,6 +210,8 @@ def _held(item: WorkItem, lease_id: str) -> bool:
 
 
 def _has_result(s: Session, device: Device, item: WorkItem, run_id: str) -> bool:
+    if item.kind == "network":
+        return networks.has_result(s, device, item, run_id)
     return (
         s.scalar(
             select(Measurement.id).where(
@@ -220,19 +226,28 @@ def _has_result(s: Session, device: Device, item: WorkItem, run_id: str) -> bool
 
 
 def _store_result(s: Session, device: Device, item: WorkItem, run_id: str, r: Any) -> None:
-    op: Op | None = item.op
-    assert op is not None  # op items always have an op
-    s.add(
-        Measurement(
-            device_id=device.id,
-            revision=device.revision,
-            op_id=op.id,
-            run_id=run_id,
-            **r.stats.model_dump(),
-            runtime=r.runtime,
-            host_state=r.host_state,
-            extra=r.extra,
+    if item.kind == "network":
+        networks.store_result(s, device, item, run_id, r)
+    else:
+        assert item.op is not None  # op items always have an op
+        s.add(
+            Measurement(
+                device_id=device.id,
+                revision=device.revision,
+                op_id=item.op.id,
+                run_id=run_id,
+                **r.stats.model_dump(),
+                runtime=r.runtime,
+                host_state=r.host_state,
+                extra=r.extra,
+            )
         )
-    )
     item.state, item.lease_id, item.lease_expires_at = "done", None, None
     s.flush()
+
+
+def list_work(s: Session, device: Device, state: str | None, limit: int) -> list[WorkItem]:
+    q = select(WorkItem).where(WorkItem.device_id == device.id)
+    if state is not None:
+        q = q.where(WorkItem.state == state)
+    return list(s.scalars(q.order_by(WorkItem.updated_at.desc(), WorkItem.id).limit(limit)))

@@ -5,11 +5,49 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from latency_service.deps import AgentDevice, SessionDep, SettingsDep
+from latency_service.repository import devices as devices_repo
 from latency_service.repository import work
 from latency_service.routes._errors import http_errors
-from latency_service.schemas import Lease, LeaseItem, LeaseRequest, Release, Upload, UploadOut
+from latency_service.schemas import (
+    AgentDeviceOut,
+    AgentHello,
+    Lease,
+    LeaseItem,
+    LeaseRequest,
+    Release,
+    Upload,
+    UploadOut,
+)
 
 router = APIRouter(prefix="/v1/agent", tags=["agent"])
+
+
+@router.get("/me", response_model=AgentDeviceOut)
+def me(device: AgentDevice, session: SessionDep) -> AgentDeviceOut:
+    """The device this token belongs to, and how much work is pending for it."""
+    work = devices_repo.summarize(session, device).work
+    return AgentDeviceOut(
+        device=device.name,
+        runtime=device.runtime,
+        revision=device.revision,
+        fingerprint_id=device.fingerprint_id,
+        pending=work.get("pending", 0),
+        leased=work.get("leased", 0),
+    )
+
+
+@router.post("/hello", response_model=AgentDeviceOut)
+def hello(
+    body: AgentHello, device: AgentDevice, session: SessionDep, request: Request
+) -> AgentDeviceOut:
+    """Register the agent's fingerprint (409 when it differs, unless new_revision)."""
+    with http_errors():
+        devices_repo.hello(
+            session, device, body.fingerprint, body.fingerprint_id, body.runtime, body.new_revision
+        )
+    session.commit()
+    request.app.state.cache.invalidate(device.name)  # a new revision changes every read
+    return me(device, session)
 
 
 @router.post("/lease", response_model=Lease)

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Response
 
 from latency_service.deps import AdminDep, ReaderDep, SessionDep
 from latency_service.repository import devices as repo
+from latency_service.repository import work
 from latency_service.routes._errors import http_errors
-from latency_service.schemas import Coverage, DeviceCreate, DeviceCreated, DeviceOut, TokenOut
+from latency_service.schemas import (
+    Coverage,
+    DeviceCreate,
+    DeviceCreated,
+    DeviceOut,
+    TokenOut,
+    WorkItemOut,
+)
 
 router = APIRouter(prefix="/v1/devices", tags=["devices"])
 
@@ -64,3 +74,28 @@ def revoke_token(name: str, prefix: str, session: SessionDep) -> Response:
         repo.revoke_token(session, repo.get_device(session, name), prefix)
     session.commit()
     return Response(status_code=204)
+
+
+@router.get("/{name}/work", response_model=list[WorkItemOut], dependencies=[ReaderDep])
+def list_work(
+    name: str,
+    session: SessionDep,
+    state: Annotated[Literal["pending", "leased", "done", "failed"] | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[WorkItemOut]:
+    """Work items of a device, newest first; `state=failed` shows what failed and why."""
+    with http_errors():
+        device = repo.get_device(session, name)
+    return [
+        WorkItemOut(
+            item_id=i.id,
+            kind=i.kind,
+            key=i.op.key if i.op else None,
+            network=i.network,
+            state=i.state,
+            attempts=i.attempts,
+            last_error=i.last_error,
+            updated_at=i.updated_at,
+        )
+        for i in work.list_work(session, device, state, limit)
+    ]

@@ -6,8 +6,8 @@ from fastapi import APIRouter
 
 from latency_service.deps import AdminDep, SessionDep
 from latency_service.repository import devices as devices_repo
+from latency_service.repository import networks, work
 from latency_service.repository import ops as ops_repo
-from latency_service.repository import work
 from latency_service.routes._errors import http_errors
 from latency_service.schemas import JobRequest, JobResult
 
@@ -19,6 +19,10 @@ def enqueue(name: str, body: JobRequest, session: SessionDep) -> JobResult:
     """Queue every op of a space (or the listed ops) that is neither measured nor queued."""
     with http_errors():
         device = devices_repo.get_device(session, name)
+        if body.networks is not None:
+            counts = networks.enqueue_networks(session, device, body.networks)
+            session.commit()
+            return JobResult(**counts)
         if body.ops is not None:
             specs = ops_repo.parse_keys(body.ops)
         else:

@@ -94,7 +94,7 @@ def test_enqueue_bad_requests(api: Api, token: str) -> None:
     code, text = post({"ops": [CONV, "mbconv|cin=16|1x16x32x32|float32"]})
     assert code == 422 and "ops[1]" in text
     code, text = post({"space": "fbnet", "resolution": 32, "ops": [CONV]})
-    assert code == 422 and "either" in text
+    assert code == 422 and "exactly one of" in text
     code, text = post({})
     assert code == 422
     code, text = post({"space": "fbnet", "resolution": 32, "options": {"bogus": 1}})

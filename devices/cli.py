@@ -137,7 +137,8 @@ def network_builder() -> NetworkBuilder:
             classes=network["classes"],
             **network.get("options", {}),
         )
-        module = space.build_child(network)
+        arch = {k: v for k, v in network.items() if k not in ("options", "arch_hash")}
+        module = space.build_child(arch)
         x = torch.randn(space.fixed_ops()[0].shape, generator=torch.Generator().manual_seed(0))
         return module, x
 

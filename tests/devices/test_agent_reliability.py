@@ -142,3 +142,29 @@ def test_sigterm_uploads_what_is_done_and_releases_the_rest(
         device = c.get_device("cpu")
     assert device.work.get("leased", 0) == 0  # released, not left to expire
     assert device.work.get("done", 0) == device.measurements < total
+
+
+def test_agent_measures_whole_networks(tmp_path: Path) -> None:
+    svc = Service(tmp_path / "svc", f"sqlite:///{tmp_path}/svc.db").start()
+    try:
+        with HwlatClient(svc.url, admin_token=ADMIN) as admin:
+            token = admin.create_device("cpu", "ort-cpu").token
+            nets = [
+                {"space": "fbnet", "resolution": 32, "arch": {"choices": [c] * 22}}
+                for c in ("ir_k3_e1", "ir_k5_e6")
+            ]
+            assert admin.enqueue_networks("cpu", nets).new == 2
+        finish([start_agent(svc.url, token, tmp_path / "a", tmp_path / "cache", "--once")])
+        with HwlatClient(svc.url) as c:
+            assert c.get_device("cpu").work == {"done": 2}
+    finally:
+        svc.stop()
+    import sqlite3
+
+    rows = (
+        sqlite3.connect(tmp_path / "svc.db")
+        .execute("SELECT arch, median_ms, stable FROM network_measurements ORDER BY median_ms")
+        .fetchall()
+    )
+    assert len(rows) == 2
+    assert rows[0][1] < rows[1][1]  # e1/k3 everywhere runs faster than e6/k5 everywhere

@@ -32,6 +32,7 @@ app.add_typer(service_cli.jobs_app, name="jobs")
 app.command("query")(service_cli.query)
 app.command("lut")(service_cli.lut)
 app.command("agent")(agent)
+app.command("train")(service_cli.train)
 
 
 def _version(value: bool) -> None:

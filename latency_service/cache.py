@@ -17,8 +17,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from latency_service.models import Device, Measurement
+from latency_service.models import Device, Measurement, Predictor
+from latency_service.repository import predictors as predictors_repo
 from latency_service.repository.latency import all_current, latency_dict
+from profiler.ops import OpSpec
 
 
 @dataclass
@@ -26,15 +28,17 @@ class Snapshot:
     device: str
     device_id: int
     revision: int
-    watermark: int  # newest measurement id of the device when loaded
+    watermark: tuple[int, int]  # newest measurement id and predictor id when loaded
     loaded_at: float
     latency: dict[str, dict[str, Any]] = field(default_factory=dict)
+    predictors: dict[str, dict[str, Any]] = field(default_factory=dict)  # kind -> recipe
 
 
 class ReadCache:
     def __init__(self, sessions: sessionmaker[Session], ttl_s: float = 1.0):
         self.sessions, self.ttl_s = sessions, ttl_s
         self._snaps: dict[str, Snapshot] = {}
+        self._models: dict[tuple[int, int, str, int], Any] = {}  # rebuilt predictors
         self._lock = threading.Lock()
 
     def invalidate(self, device: str | None = None) -> None:
@@ -62,16 +66,31 @@ class ReadCache:
                 or 0
             )
             old = self._snaps.get(name)
+            newest = s.scalar(
+                select(func.max(Predictor.id)).where(Predictor.device_id == device.id)
+            )
+            stamp = (mark, newest or 0)  # a new predictor also means a reload
             if old is not None and (old.device_id, old.revision, old.watermark) == (
                 device.id,
                 device.revision,
-                mark,
+                stamp,
             ):
                 old.loaded_at = time.monotonic()
                 return old
-            snap = Snapshot(name, device.id, device.revision, mark, time.monotonic())
+            snap = Snapshot(name, device.id, device.revision, stamp, time.monotonic())
             for key, m in all_current(s, device).items():
                 snap.latency[key] = _jsonable(latency_dict(key, m))
+            for kind, row in predictors_repo.latest(s, device).items():
+                snap.predictors[kind] = {
+                    "id": row.id,
+                    "kind": kind,
+                    "version": row.version,
+                    "model": row.model,
+                    "dtype": row.dtype,
+                    "samples": row.samples,
+                    "rmspe": row.metrics[row.model]["rmspe"],
+                    "trained_at": row.trained_at.isoformat(),
+                }
         with self._lock:
             self._snaps[name] = snap
         return snap
@@ -79,3 +98,44 @@ class ReadCache:
 
 def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
     return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in d.items()}
+
+
+def predict(cache: ReadCache, snap: Snapshot, keys: list[str]) -> dict[str, dict[str, Any]]:
+    """Predicted latency of unmeasured keys whose kind (and dtype) has a predictor, marked
+    `source: predicted` with the predictor's version and its held-out relative error."""
+    by_kind: dict[str, list[OpSpec]] = {}
+    for key in keys:
+        spec = OpSpec.from_key(key)
+        meta = snap.predictors.get(spec.kind)
+        if meta is not None and meta["dtype"] == spec.dtype:
+            by_kind.setdefault(spec.kind, []).append(spec)
+    out: dict[str, dict[str, Any]] = {}
+    for kind, specs in by_kind.items():
+        meta = snap.predictors[kind]
+        model = _model(cache, snap, meta)
+        for spec, ms in zip(specs, model.predict(specs), strict=True):
+            out[spec.key] = {
+                "key": spec.key,
+                "source": "predicted",
+                "median_ms": float(ms),
+                "error_ms": float(ms) * meta["rmspe"],
+                "rel_error": meta["rmspe"],
+                "predictor": {
+                    k: meta[k] for k in ("kind", "version", "model", "samples", "trained_at")
+                },
+            }
+    return out
+
+
+def _model(cache: ReadCache, snap: Snapshot, meta: dict[str, Any]) -> Any:
+    ident = (snap.device_id, snap.revision, meta["kind"], meta["version"])
+    model = cache._models.get(ident)
+    if model is None:  # rebuilt once per process and version (seeded retraining)
+        with cache.sessions() as s:
+            device = s.get(Device, snap.device_id)
+            row = s.get(Predictor, meta["id"])
+            assert device is not None and row is not None  # both are in the snapshot
+            model = predictors_repo.rebuild(s, device, row)
+        with cache._lock:
+            cache._models[ident] = model
+    return model

@@ -225,6 +225,72 @@ def jobs_add(
     emit(result.model_dump(), as_json, table)
 
 
+@jobs_app.command("sample")
+def jobs_sample(
+    device: Annotated[str, typer.Option("--device")],
+    kind: Annotated[str, typer.Option("--kind", help="mbconv, shuffle, sep_conv, ...")],
+    n: Annotated[int, typer.Option("--n", min=1, max=100_000)] = 2000,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    dtype: Annotated[str, typer.Option("--dtype")] = "float32",
+    server: Server = DEFAULT_SERVER,
+    admin_token: Admin = None,
+    as_json: Json = False,
+) -> None:
+    """Queue N random configurations of a kind: training data for its predictor."""
+    from profiler.sampling import sample_ops
+
+    keys = [op.key for op in sample_ops(kind, n, seed, dtype)]
+    with client(server, admin_token) as c:
+        result = c.enqueue_ops(device, keys)
+    table = Table("total", "new", "already measured", "already queued")
+    table.add_row(*(str(v) for v in result.model_dump().values()))
+    emit(result.model_dump(), as_json, table)
+
+
+def train(
+    device: Annotated[str, typer.Option("--device")],
+    kind: Annotated[list[str] | None, typer.Option("--kind", help="Default: every kind.")] = None,
+    server: Server = DEFAULT_SERVER,
+    admin_token: Admin = None,
+    as_json: Json = False,
+) -> None:
+    """Train latency predictors for a device's unmeasured ops; print their accuracy."""
+    with (
+        client(server, admin_token) as c,
+        Console(stderr=True).status(
+            f"training predictors for {device} (k-fold cross-validation)..."
+        ),
+    ):
+        out = c.train(device, kind)
+    if as_json:
+        emit(out.model_dump(mode="json"), True)
+        return
+    table = Table(
+        "kind",
+        "version",
+        "model",
+        "samples",
+        "RMSPE",
+        "±5%",
+        "±10%",
+        title=f"predictors of {device} (held-out folds)",
+    )
+    for p in out.trained:
+        m = p.metrics[p.model]
+        table.add_row(
+            p.kind,
+            str(p.version),
+            p.model,
+            str(p.samples),
+            f"{m['rmspe']:.1%}",
+            f"{m['within_5pct']:.1%}",
+            f"{m['within_10pct']:.1%}",
+        )
+    Console().print(table)
+    for k, why in out.skipped.items():
+        typer.echo(f"skipped {k}: {why}")
+
+
 def _options(items: list[str]) -> dict[str, int]:
     out = {}
     for item in items:

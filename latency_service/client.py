@@ -27,7 +27,9 @@ from latency_service.schemas import (
     LatencyOut,
     Lease,
     LutOut,
+    PredictorOut,
     TokenOut,
+    TrainOut,
     UploadOut,
     WorkItemOut,
 )
@@ -186,7 +188,29 @@ class HwlatClient:
             self._json("POST", f"/v1/devices/{device}/jobs", "admin", json={"ops": keys})
         )
 
+    def train(
+        self, device: str, kinds: list[str] | None = None, timeout: float = 1800.0
+    ) -> TrainOut:
+        """Train predictors (server-side; minutes for thousands of measurements)."""
+        return TrainOut.model_validate(
+            self._json(
+                "POST",
+                f"/v1/devices/{device}/predictors:train",
+                "admin",
+                json={"kinds": kinds},
+                timeout=timeout,
+            )
+        )
+
     # --- reads -------------------------------------------------------------------------
+    def predictors(self, device: str, heldout: bool = False) -> list[PredictorOut]:
+        return [
+            PredictorOut.model_validate(p)
+            for p in self._json(
+                "GET", f"/v1/devices/{device}/predictors", "read", params={"heldout": heldout}
+            )
+        ]
+
     def health(self) -> dict[str, Any]:
         result: dict[str, Any] = self._json("GET", "/healthz")
         return result

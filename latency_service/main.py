@@ -12,7 +12,7 @@ from hwlat import __version__
 from latency_service.cache import ReadCache
 from latency_service.config import ServiceSettings
 from latency_service.db import make_engine, session_factory
-from latency_service.routes import agent, devices, health, jobs, latency
+from latency_service.routes import agent, devices, health, jobs, latency, predictors
 from latency_service.routes._errors import validation_error
 
 
@@ -93,7 +93,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
     app.state.cache = ReadCache(app.state.sessions, ttl_s=settings.read_cache_s)
-    for module in (health, devices, jobs, agent, latency):
+    for module in (health, devices, jobs, agent, latency, predictors):
         app.include_router(module.router)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)

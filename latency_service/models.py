@@ -148,3 +148,25 @@ class NetworkMeasurement(Base):
     stable: Mapped[bool]
     stats: Mapped[dict[str, Any]]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Predictor(Base):
+    """A trained latency predictor, stored as its recipe: the rows it was trained on are
+    the newest measurement per op of `kind` at `revision` with id <= `watermark`, and
+    training is seeded, so `rebuild` gives the same predictor (no pickles)."""
+
+    __tablename__ = "predictors"
+    __table_args__ = (UniqueConstraint("device_id", "revision", "kind", "version"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
+    revision: Mapped[int]
+    kind: Mapped[str] = mapped_column(String(32))
+    dtype: Mapped[str] = mapped_column(String(16))  # it predicts ops of this dtype only
+    version: Mapped[int]
+    model: Mapped[str] = mapped_column(String(32))
+    samples: Mapped[int]
+    watermark: Mapped[int]
+    metrics: Mapped[dict[str, Any]]  # held-out metrics of every candidate
+    heldout: Mapped[list[Any]]  # (measured, predicted) per training op, out of fold
+    sklearn_version: Mapped[str] = mapped_column(String(32))
+    trained_at: Mapped[datetime] = mapped_column(default=utcnow)

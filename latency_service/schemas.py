@@ -33,8 +33,9 @@ class Coverage(BaseModel):
     classes: int
     options: dict[str, int] = Field(default_factory=dict)
     measured: int
+    predicted: int = Field(0, description="cells filled by a predictor (not measured)")
     total: int
-    fraction: float
+    fraction: float = Field(description="measured / total (predicted cells do not count)")
 
 
 class DeviceOut(BaseModel):
@@ -181,18 +182,31 @@ class Release(Strict):
     item_ids: list[ItemId] | None = Field(None, description="default: every item of the lease")
 
 
-class LatencyOut(BaseModel):
-    key: str
-    source: Literal["measured"]
-    median_ms: float
-    ci_half_width_ms: float | None
-    p10_ms: float
-    p90_ms: float
-    std_ms: float
+class PredictorRef(BaseModel):
+    kind: str
+    version: int
+    model: str
     samples: int
-    stable: bool
-    run_id: str
-    measured_at: datetime
+    trained_at: datetime
+
+
+class LatencyOut(BaseModel):
+    """A measured value (statistics, run id) or a predicted one (predictor, error)."""
+
+    key: str
+    source: Literal["measured", "predicted"]
+    median_ms: float
+    ci_half_width_ms: float | None = None
+    p10_ms: float | None = None
+    p90_ms: float | None = None
+    std_ms: float | None = None
+    samples: int | None = None
+    stable: bool | None = None
+    run_id: str | None = None
+    measured_at: datetime | None = None
+    error_ms: float | None = Field(None, description="predicted: expected error (RMSPE x ms)")
+    rel_error: float | None = Field(None, description="predicted: held-out RMSPE")
+    predictor: PredictorRef | None = None
 
 
 class BatchRequest(Strict):
@@ -209,9 +223,11 @@ class BatchOut(BaseModel):
 class LutCell(BaseModel):
     key: str
     ms: float | None
-    source: Literal["measured", "missing"]
+    source: Literal["measured", "predicted", "missing"]
     ci_half_width_ms: float | None = None
     stable: bool | None = None
+    error_ms: float | None = None
+    predictor_version: int | None = None
 
 
 class LutLayer(BaseModel):
@@ -260,6 +276,29 @@ class WorkItemOut(BaseModel):
     attempts: int
     last_error: str | None
     updated_at: datetime
+
+
+class TrainRequest(Strict):
+    kinds: list[str] | None = Field(None, description="default: every measured kind")
+
+
+class PredictorOut(BaseModel):
+    kind: str
+    version: int
+    model: str
+    dtype: str
+    samples: int
+    metrics: dict[str, dict[str, float]] = Field(
+        description="held-out (k-fold) RMSPE and ±5%/±10% shares of every candidate"
+    )
+    sklearn_version: str
+    trained_at: datetime
+    heldout: list[tuple[float, float]] | None = None
+
+
+class TrainOut(BaseModel):
+    trained: list[PredictorOut]
+    skipped: dict[str, str]
 
 
 class Health(BaseModel):

@@ -95,6 +95,14 @@ def _cell(key: str, found: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
     m = found.get(key)
     if m is None:
         return {"key": key, "ms": None, "source": "missing"}
+    if m["source"] == "predicted":
+        return {
+            "key": key,
+            "ms": m["median_ms"],
+            "source": "predicted",
+            "error_ms": m["error_ms"],
+            "predictor_version": m["predictor"]["version"],
+        }
     return {
         "key": key,
         "ms": m["median_ms"],
@@ -126,7 +134,8 @@ def lut(
         }
         for layer in space.layers()
     ]
-    measured = sum(1 for k in keys if k in found)
+    measured = sum(1 for k in keys if k in found and found[k]["source"] == "measured")
+    predicted = sum(1 for k in keys if k in found and found[k]["source"] == "predicted")
     return {
         "device": device,
         "revision": revision,
@@ -144,6 +153,7 @@ def lut(
             "classes": space.classes,
             "options": dict(options),
             "measured": measured,
+            "predicted": predicted,
             "total": len(keys),
             "fraction": measured / len(keys) if keys else 0.0,
         },

@@ -12,13 +12,13 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from latency_service.cache import ReadCache, Snapshot
+from latency_service.cache import ReadCache, Snapshot, predict
 from latency_service.deps import ReaderDep, SettingsDep
 from latency_service.errors import Invalid
 from latency_service.formats import lut_csv, lut_proxyless_yaml
 from latency_service.repository import latency as repo
 from latency_service.repository.devices import no_device
-from latency_service.repository.ops import parse_keys
+from latency_service.repository.ops import parse_keys, space_ops
 from latency_service.routes._errors import http_errors
 from latency_service.schemas import BatchOut, BatchRequest, LatencyOut, LutOut
 
@@ -37,33 +37,60 @@ async def snapshot(request: Request, name: str) -> Snapshot:
     return snap
 
 
-def _not_measured(device: str, key: str) -> str:
-    return (
+def _not_measured(device: str, key: str, snap: Snapshot) -> str:
+    kind = key.split("|", 1)[0]
+    why = (
         f"op {key!r} is not measured on device {device!r}; queue it with "
         f"`hwlat jobs add --device {device} --op '{key}'` (POST /v1/devices/{device}/jobs "
         '{"ops": [...]}) and run an agent for the device'
     )
+    if kind not in snap.predictors:
+        why += (
+            f", or train a predictor for {kind} ops with `hwlat train --device {device}` "
+            "(POST /v1/devices/{d}/predictors:train) to get a predicted value"
+        )
+    return why
+
+
+MeasuredOnly = Annotated[bool, Query(description="never answer with predicted values")]
+
+
+async def _predicted(request: Request, snap: Snapshot, keys: list[str]) -> dict[str, Any]:
+    if not keys or not snap.predictors:
+        return {}
+    return await run_in_threadpool(predict, request.app.state.cache, snap, keys)
 
 
 @router.get("/{name}/latency", response_model=LatencyOut)
 async def latency(
-    name: str, request: Request, op: Annotated[str, Query(description="canonical op key")]
+    name: str,
+    request: Request,
+    op: Annotated[str, Query(description="canonical op key")],
+    measured_only: MeasuredOnly = False,
 ) -> Response:
-    """The current measurement of one op (404 with how to get it measured)."""
+    """The current measurement of one op, else a predicted value (`source: predicted`,
+    with the predictor and its error), else 404 saying how to get it measured."""
     snap = await snapshot(request, name)
     hit = snap.latency.get(op)
     if hit is None:
         with http_errors():
             parse_keys([op], field="op")  # a malformed key is a 422, not a 404
-        raise HTTPException(404, _not_measured(name, op))
+        if not measured_only:
+            hit = (await _predicted(request, snap, [op])).get(op)
+        if hit is None:
+            raise HTTPException(404, _not_measured(name, op, snap))
     return _json(hit)
 
 
 @router.post("/{name}/latency:batch", response_model=BatchOut)
 async def latency_batch(
-    name: str, body: BatchRequest, request: Request, settings: SettingsDep
+    name: str,
+    body: BatchRequest,
+    request: Request,
+    settings: SettingsDep,
+    measured_only: MeasuredOnly = False,
 ) -> Response:
-    """Up to 10 000 keys in one call; unmeasured keys are listed under `missing`."""
+    """Up to 10 000 keys in one call; keys neither measured nor predicted are `missing`."""
     if len(body.keys) > settings.max_batch_keys:
         raise HTTPException(
             422,
@@ -72,15 +99,19 @@ async def latency_batch(
         )
     snap = await snapshot(request, name)
     keys = list(dict.fromkeys(body.keys))
-    missing = [k for k in keys if k not in snap.latency]
     with http_errors():
         parse_keys(body.keys, field="keys", skip=snap.latency)  # measured keys are valid
+    unmeasured = [k for k in keys if k not in snap.latency]
+    predicted = {} if measured_only else await _predicted(request, snap, unmeasured)
+    results = {
+        k: snap.latency.get(k) or predicted[k] for k in keys if k in snap.latency or k in predicted
+    }
     return _json(
         {
             "device": name,
             "revision": snap.revision,
-            "results": {k: snap.latency[k] for k in keys if k in snap.latency},
-            "missing": missing,
+            "results": results,
+            "missing": [k for k in keys if k not in results],
         }
     )
 
@@ -99,12 +130,22 @@ async def lut(
     classes: Annotated[int | None, Query(ge=1, le=100_000)] = None,
     option: Annotated[list[str] | None, Query(description="NAME=INT, e.g. C=16")] = None,
     format: Literal["json", "csv", "proxyless-yaml"] = "json",
+    measured_only: MeasuredOnly = False,
 ) -> Response:
-    """The latency table of a space for this device, with per-cell source and coverage."""
+    """The latency table of a space for this device, with per-cell source (measured or
+    predicted), confidence and coverage."""
     snap = await snapshot(request, name)
+    found: dict[str, Any] = snap.latency
+    if not measured_only and snap.predictors:
+        with http_errors():
+            keys = [
+                op.key
+                for op in space_ops(space, resolution, width, classes, _options(option or []))
+            ]
+        found = {**await _predicted(request, snap, [k for k in keys if k not in found]), **found}
     with http_errors():
         table = repo.lut(
-            snap.latency,
+            found,
             name,
             snap.revision,
             space,

@@ -18,6 +18,7 @@ TABLES = {
     "measurements",
     "network_measurements",
     "ops",
+    "predictors",
     "space_targets",
     "work_items",
 }

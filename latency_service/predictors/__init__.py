@@ -1,0 +1,2 @@
+"""Latency predictors for ops nobody measured: features, training, and their storage
+(no pickles: a predictor is stored as its recipe and rebuilt by deterministic retraining)."""

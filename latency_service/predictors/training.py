@@ -1,0 +1,135 @@
+"""Train one regressor per (device revision, op kind) and say how good it is.
+
+Candidates: a random forest and histogram gradient boosting on log latency, and a
+roofline-style linear model (latency ≈ a·FLOPs + b·bytes + c, non-negative). k-fold
+cross-validation (seeded) picks the candidate with the lowest RMSPE on held-out folds;
+its held-out predictions are kept for the record. Everything is seeded, so retraining
+on the same rows gives the same predictor: that is how predictors are "stored".
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
+from sklearn.linear_model import LinearRegression
+from sklearn.model_selection import KFold
+
+from latency_service.predictors.features import matrix
+from profiler.features import features
+from profiler.ops import OpSpec
+
+MIN_SAMPLES = 30
+SEED = 0
+
+
+class Roofline:
+    """latency_ms ≈ a·FLOPs + b·bytes moved + c with a, b >= 0, fitted on relative error."""
+
+    def __init__(self) -> None:
+        self.lr = LinearRegression(positive=True)
+
+    @staticmethod
+    def _x(specs: list[OpSpec]) -> np.ndarray:
+        fs = [features(s) for s in specs]
+        return np.asarray(
+            [[f.flops, f.input_bytes + f.output_bytes + f.weight_bytes] for f in fs],
+            dtype=np.float64,
+        )
+
+    def fit(self, specs: list[OpSpec], ms: np.ndarray) -> Roofline:
+        # weights 1/y²: minimise relative, not absolute, error (small ops matter as much)
+        self.lr.fit(self._x(specs), ms, sample_weight=1.0 / ms**2)
+        return self
+
+    def predict(self, specs: list[OpSpec]) -> np.ndarray:
+        return np.maximum(self.lr.predict(self._x(specs)), 1e-6)
+
+
+class LogTree:
+    """A tree ensemble on the feature vector, fitted to log latency."""
+
+    def __init__(self, model: str):
+        self.model = (
+            RandomForestRegressor(n_estimators=200, min_samples_leaf=1, n_jobs=1, random_state=SEED)
+            if model == "random_forest"
+            else HistGradientBoostingRegressor(max_iter=300, learning_rate=0.05, random_state=SEED)
+        )
+
+    def fit(self, specs: list[OpSpec], ms: np.ndarray) -> LogTree:
+        self.model.fit(matrix(specs), np.log(ms))
+        return self
+
+    def predict(self, specs: list[OpSpec]) -> np.ndarray:
+        return np.exp(self.model.predict(matrix(specs)))
+
+
+MODELS = ("random_forest", "hist_gbm", "roofline")
+
+
+def make(model: str) -> Roofline | LogTree:
+    return Roofline() if model == "roofline" else LogTree(model)
+
+
+def metrics(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
+    rel = (pred - true) / true
+    return {
+        "rmspe": float(math.sqrt(np.mean(rel**2))),
+        "within_5pct": float(np.mean(np.abs(rel) <= 0.05)),
+        "within_10pct": float(np.mean(np.abs(rel) <= 0.10)),
+        "max_abs_rel": float(np.max(np.abs(rel))),
+    }
+
+
+@dataclass
+class Trained:
+    kind: str
+    model: str
+    samples: int
+    cv: dict[str, dict[str, float]]  # model -> held-out metrics
+    heldout: list[tuple[float, float]] = field(default_factory=list)  # (measured, predicted)
+    predictor: Any = None
+
+    @property
+    def rmspe(self) -> float:
+        return self.cv[self.model]["rmspe"]
+
+    def predict(self, specs: list[OpSpec]) -> np.ndarray:
+        return np.asarray(self.predictor.predict(specs))
+
+
+def train(
+    kind: str,
+    specs: list[OpSpec],
+    ms: list[float],
+    folds: int = 5,
+    models: tuple[str, ...] = MODELS,
+) -> Trained:
+    """Cross-validate every candidate, keep the best, refit it on all rows."""
+    if len(specs) < MIN_SAMPLES:
+        raise ValueError(
+            f"samples: {kind} has {len(specs)} measured ops, a predictor needs "
+            f"at least {MIN_SAMPLES}; queue more with `hwlat jobs sample --kind "
+            f"{kind}` and run an agent"
+        )
+    y = np.asarray(ms, dtype=np.float64)
+    kfold = KFold(n_splits=min(folds, len(specs)), shuffle=True, random_state=SEED)
+    cv, heldout = {}, {}
+    for model in models:
+        pred = np.empty_like(y)
+        for tr, te in kfold.split(specs):
+            fitted = make(model).fit([specs[i] for i in tr], y[tr])
+            pred[te] = fitted.predict([specs[i] for i in te])
+        cv[model], heldout[model] = metrics(pred, y), pred
+    best = min(models, key=lambda m: cv[m]["rmspe"])
+    return Trained(
+        kind,
+        best,
+        len(specs),
+        cv,
+        [(float(t), float(p)) for t, p in zip(y, heldout[best], strict=True)],
+        make(best).fit(specs, y),
+    )

@@ -1,0 +1,137 @@
+"""Predictors: train per (device revision, kind), store the recipe, rebuild on demand."""
+
+from __future__ import annotations
+
+import numpy as np
+import sklearn
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from latency_service.errors import Invalid
+from latency_service.models import Device, Measurement, Op, Predictor
+from latency_service.predictors.training import (
+    MIN_SAMPLES,
+    LogTree,
+    Roofline,
+    Trained,
+    make,
+    train,
+)
+from profiler.ops import OpSpec
+
+
+def training_rows(
+    s: Session,
+    device: Device,
+    kind: str,
+    revision: int | None = None,
+    watermark: int | None = None,
+    dtype: str | None = None,
+) -> tuple[list[OpSpec], list[float], int]:
+    """(specs, median ms, newest measurement id) of the newest measurement per op of
+    `kind` at the revision, up to `watermark`, in a fixed order (by op key)."""
+    rev = device.revision if revision is None else revision
+    q = (
+        select(func.max(Measurement.id))
+        .join(Op, Op.id == Measurement.op_id)
+        .where(Measurement.device_id == device.id, Measurement.revision == rev, Op.kind == kind)
+    )
+    if watermark is not None:
+        q = q.where(Measurement.id <= watermark)
+    newest = q.group_by(Measurement.op_id).subquery()
+    rows = s.execute(
+        select(Op.key, Measurement.median_ms, Measurement.id)
+        .join(Measurement, Measurement.op_id == Op.id)
+        .join(newest, Measurement.id == newest.c[0])
+        .order_by(Op.key)
+    ).all()
+    parsed = [(OpSpec.from_key(key), ms, mid) for key, ms, mid in rows]
+    if dtype is None and parsed:  # one predictor per dtype: the device's usual one
+        dtypes = [spec.dtype for spec, _, _ in parsed]
+        dtype = max(set(dtypes), key=dtypes.count)
+    parsed = [row for row in parsed if row[0].dtype == dtype]
+    return (
+        [spec for spec, _, _ in parsed],
+        [ms for _, ms, _ in parsed],
+        max((mid for _, _, mid in parsed), default=0),
+    )
+
+
+def measured_kinds(s: Session, device: Device) -> list[str]:
+    return list(
+        s.scalars(
+            select(Op.kind)
+            .join(Measurement, Measurement.op_id == Op.id)
+            .where(Measurement.device_id == device.id, Measurement.revision == device.revision)
+            .distinct()
+            .order_by(Op.kind)
+        )
+    )
+
+
+def train_device(
+    s: Session, device: Device, kinds: list[str] | None = None
+) -> tuple[list[Predictor], dict[str, str]]:
+    """Train the asked kinds (default: every measured kind with enough samples).
+    Returns the new predictor rows and, per skipped kind, why."""
+    wanted = kinds or measured_kinds(s, device)
+    made, skipped = [], {}
+    for kind in wanted:
+        specs, ms, mark = training_rows(s, device, kind)
+        if len(specs) < MIN_SAMPLES:
+            why = (
+                f"{len(specs)} measured ops, at least {MIN_SAMPLES} needed; queue more "
+                f"with `hwlat jobs sample --device {device.name} --kind {kind}`"
+            )
+            if kinds:
+                raise Invalid(f"kind {kind}: {why}")
+            skipped[kind] = why
+            continue
+        trained = train(kind, specs, ms)
+        made.append(_store(s, device, trained, mark, specs[0].dtype))
+    return made, skipped
+
+
+def _store(s: Session, device: Device, t: Trained, watermark: int, dtype: str) -> Predictor:
+    version = (
+        s.scalar(
+            select(func.max(Predictor.version)).where(
+                Predictor.device_id == device.id,
+                Predictor.revision == device.revision,
+                Predictor.kind == t.kind,
+            )
+        )
+        or 0
+    ) + 1
+    row = Predictor(
+        device_id=device.id,
+        revision=device.revision,
+        kind=t.kind,
+        dtype=dtype,
+        version=version,
+        model=t.model,
+        samples=t.samples,
+        watermark=watermark,
+        metrics=t.cv,
+        heldout=t.heldout,
+        sklearn_version=sklearn.__version__,
+    )
+    s.add(row)
+    s.flush()
+    return row
+
+
+def latest(s: Session, device: Device) -> dict[str, Predictor]:
+    """The newest predictor of each kind at the device's current revision."""
+    rows = s.scalars(
+        select(Predictor)
+        .where(Predictor.device_id == device.id, Predictor.revision == device.revision)
+        .order_by(Predictor.kind, Predictor.version)
+    )
+    return {row.kind: row for row in rows}
+
+
+def rebuild(s: Session, device: Device, row: Predictor) -> Roofline | LogTree:
+    """The same predictor again, from the same rows (deterministic, seeded retraining)."""
+    specs, ms, _ = training_rows(s, device, row.kind, row.revision, row.watermark, row.dtype)
+    return make(row.model).fit(specs, np.asarray(ms, dtype=np.float64))

@@ -1,0 +1,123 @@
+"""Predictors through the API: trained from measurements, used for unmeasured ops,
+always marked as predicted, rebuilt identically from storage in a fresh process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from latency_service.config import ServiceSettings
+from latency_service.main import create_app
+from profiler.features import features
+from profiler.ops import OpSpec
+from profiler.sampling import sample_ops
+from tests.latency_service.support import ADMIN, ADMIN_TOKEN, Api, bearer, stats, upgrade
+
+
+def law(key: str) -> float:
+    f = features(OpSpec.from_key(key))
+    return 2e-9 * f.flops + 5e-8 * (f.input_bytes + f.output_bytes + f.weight_bytes) + 0.004
+
+
+def measure_by_law(api: Api, token: str, keys: list[str]) -> None:
+    api.enqueue("dev1", ops=keys)
+    while (lease := api.lease(token, 256))["items"]:
+        body = {
+            "run_id": "r1",
+            "results": [
+                {"item_id": i["item_id"], "key": i["key"], "stats": stats(law(i["key"]))}
+                for i in lease["items"]
+            ],
+        }
+        r = api.client.post(
+            f"/v1/agent/leases/{lease['lease_id']}/results", json=body, headers=bearer(token)
+        )
+        assert r.status_code == 200, r.text
+
+
+def trained_api(api: Api, token: str) -> list[str]:
+    """40 mbconv ops measured (a known law) and a predictor trained on them."""
+    keys = [op.key for op in sample_ops("mbconv", 40, seed=1)]
+    measure_by_law(api, token, keys)
+    r = api.client.post("/v1/devices/dev1/predictors:train", json={}, headers=ADMIN)
+    assert r.status_code == 200, r.text
+    [trained] = r.json()["trained"]
+    assert trained["kind"] == "mbconv" and trained["samples"] == 40
+    return keys
+
+
+def test_unmeasured_ops_get_predicted_values_marked_as_such(api: Api, token: str) -> None:
+    keys = trained_api(api, token)
+    unseen = sample_ops("mbconv", 5, seed=77)[0].key
+    r = api.client.get("/v1/devices/dev1/latency", params={"op": unseen})
+    body = r.json()
+    assert r.status_code == 200 and body["source"] == "predicted"
+    assert body["predictor"]["version"] == 1 and body["error_ms"] > 0
+    assert "run_id" not in body and "samples" not in body  # no measured-only fields
+    assert abs(body["median_ms"] - law(unseen)) / law(unseen) < 0.05  # the law is linear
+    measured = api.client.get("/v1/devices/dev1/latency", params={"op": keys[0]}).json()
+    assert measured["source"] == "measured" and measured["median_ms"] == law(keys[0])
+    r = api.client.get("/v1/devices/dev1/latency", params={"op": unseen, "measured_only": True})
+    assert r.status_code == 404
+    r = api.client.post("/v1/devices/dev1/latency:batch", json={"keys": [keys[0], unseen]})
+    sources = {k: v["source"] for k, v in r.json()["results"].items()}
+    assert sources == {keys[0]: "measured", unseen: "predicted"}
+
+
+def test_lut_cells_say_where_they_come_from(api: Api, token: str) -> None:
+    trained_api(api, token)
+    lut = api.client.get("/v1/devices/dev1/lut", params={"space": "fbnet", "resolution": 32}).json()
+    cells = [c for layer in lut["layers"] for c in layer["cells"].values() if c is not None]
+    assert {c["source"] for c in cells} >= {"predicted"}
+    assert lut["coverage"]["measured"] == 0 and lut["coverage"]["predicted"] > 0
+    assert all(c["source"] != "measured" for c in cells)  # nothing of fbnet was measured
+    plain = api.client.get(
+        "/v1/devices/dev1/lut", params={"space": "fbnet", "resolution": 32, "measured_only": True}
+    ).json()
+    assert plain["coverage"]["predicted"] == 0
+
+
+def test_no_predictor_for_a_kind_says_how_to_train_one(api: Api, token: str) -> None:
+    key = sample_ops("sep_conv", 1)[0].key
+    r = api.client.get("/v1/devices/dev1/latency", params={"op": key})
+    assert r.status_code == 404 and "hwlat train --device dev1" in r.json()["detail"]
+
+
+def test_bad_training_requests(api: Api, token: str) -> None:
+    measure_by_law(api, token, [op.key for op in sample_ops("mbconv", 5, seed=3)])
+    r = api.client.post(
+        "/v1/devices/dev1/predictors:train", json={"kinds": ["mbconv"]}, headers=ADMIN
+    )
+    assert r.status_code == 422 and "at least 30 needed" in r.json()["detail"]
+    r = api.client.post("/v1/devices/dev1/predictors:train", json={}, headers=ADMIN)
+    assert r.status_code == 200 and "mbconv" in r.json()["skipped"]
+    r = api.client.post("/v1/devices/dev1/predictors:train", json={}, headers=bearer(token))
+    assert r.status_code == 403
+    r = api.client.post("/v1/devices/ghost/predictors:train", json={}, headers=ADMIN)
+    assert r.status_code == 404
+
+
+def test_a_predictor_is_rebuilt_identically_in_a_fresh_process(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/p.db"
+    upgrade(url)
+    api = Api(create_app(ServiceSettings(database_url=url, admin_token=ADMIN_TOKEN)))
+    token = api.make_device("dev1")
+    trained_api(api, token)
+    unseen = [op.key for op in sample_ops("mbconv", 8, seed=123)]
+    here = api.client.post("/v1/devices/dev1/latency:batch", json={"keys": unseen}).json()
+    code = f"""
+import json
+from fastapi.testclient import TestClient
+from latency_service.config import ServiceSettings
+from latency_service.main import create_app
+c = TestClient(create_app(ServiceSettings(database_url={url!r})))
+print(json.dumps(c.post("/v1/devices/dev1/latency:batch", json={{"keys": {unseen!r}}}).json()))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    there: dict[str, Any] = json.loads(out.stdout)
+    assert there["results"] == here["results"]  # same predictor, same numbers, to the bit
+    r = api.client.get("/v1/devices/dev1/predictors", params={"heldout": True}).json()
+    assert len(r) == 1 and len(r[0]["heldout"]) == 40

@@ -1,0 +1,64 @@
+"""Regressor training on synthetic latencies of a known law."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from latency_service.predictors.features import feature_names, feature_vector
+from latency_service.predictors.training import MIN_SAMPLES, train
+from profiler.features import features
+from profiler.ops import OpSpec
+from profiler.sampling import sample_ops
+
+
+def roofline_law(spec: OpSpec) -> float:
+    f = features(spec)
+    return 2e-9 * f.flops + 5e-8 * (f.input_bytes + f.output_bytes + f.weight_bytes) + 0.004
+
+
+def test_a_roofline_law_is_recovered() -> None:
+    specs = sample_ops("mbconv", 120, seed=1)
+    trained = train("mbconv", specs, [roofline_law(s) for s in specs])
+    assert trained.cv["roofline"]["rmspe"] < 0.01  # the linear model is exact here
+    assert trained.model == "roofline"
+    fresh = sample_ops("mbconv", 40, seed=99)
+    pred = trained.predict(fresh)
+    true = np.array([roofline_law(s) for s in fresh])
+    assert np.max(np.abs(pred - true) / true) < 0.01
+
+
+def test_trees_learn_a_nonlinear_law_from_features() -> None:
+    specs = [s for s in sample_ops("shuffle", 450, seed=2) if s.kind == "shuffle"][:300]
+    stride2 = {s.key: 1.2 if s.num("s") == 2 else 1.0 for s in specs}
+    law = [0.01 + 1e-7 * features(s).flops ** 0.9 * stride2[s.key] for s in specs]
+    trained = train("shuffle", specs, law)
+    best = trained.cv[trained.model]
+    assert trained.model in ("random_forest", "hist_gbm")
+    assert best["within_10pct"] >= 0.7 and best["rmspe"] < 0.15
+    constant = np.full(len(law), float(np.median(law)))  # what knowing nothing gives
+    naive = np.mean(np.abs(constant - np.array(law)) / np.array(law) <= 0.10)
+    assert best["within_10pct"] >= 5 * naive
+    assert len(trained.heldout) == len(specs)  # out-of-fold (measured, predicted) pairs
+
+
+def test_training_is_deterministic() -> None:
+    specs = sample_ops("sep_conv", 60, seed=5)
+    ms = [0.002 + 1e-8 * features(s).flops for s in specs]
+    a, b = train("sep_conv", specs, ms), train("sep_conv", specs, ms)
+    assert a.cv == b.cv
+    assert np.array_equal(a.predict(specs), b.predict(specs))
+
+
+def test_too_few_samples_is_a_clear_error() -> None:
+    specs = sample_ops("mbconv", MIN_SAMPLES - 1, seed=0)
+    with pytest.raises(ValueError, match=r"^samples: mbconv has 29 measured ops.*jobs sample"):
+        train("mbconv", specs, [1.0] * len(specs))
+
+
+def test_feature_vectors_match_their_names() -> None:
+    for kind in ("mbconv", "shuffle", "xception", "sep_conv", "conv"):
+        op = next(
+            o for o in sample_ops("shuffle" if kind == "xception" else kind, 50) if o.kind == kind
+        )
+        assert len(feature_vector(op)) == len(feature_names(kind))

@@ -32,6 +32,7 @@ class Snapshot:
     loaded_at: float
     latency: dict[str, dict[str, Any]] = field(default_factory=dict)
     predictors: dict[str, dict[str, Any]] = field(default_factory=dict)  # kind -> recipe
+    calibration: Any = None  # the network calibration, fitted on first use
 
 
 class ReadCache:

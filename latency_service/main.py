@@ -12,7 +12,15 @@ from hwlat import __version__
 from latency_service.cache import ReadCache
 from latency_service.config import ServiceSettings
 from latency_service.db import make_engine, session_factory
-from latency_service.routes import agent, devices, health, jobs, latency, predictors
+from latency_service.routes import (
+    agent,
+    devices,
+    estimates,
+    health,
+    jobs,
+    latency,
+    predictors,
+)
 from latency_service.routes._errors import validation_error
 
 
@@ -93,7 +101,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
     app.state.cache = ReadCache(app.state.sessions, ttl_s=settings.read_cache_s)
-    for module in (health, devices, jobs, agent, latency, predictors):
+    for module in (health, devices, jobs, agent, latency, predictors, estimates):
         app.include_router(module.router)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)

@@ -301,6 +301,36 @@ class TrainOut(BaseModel):
     skipped: dict[str, str]
 
 
+class EstimateRequest(Strict):
+    """An architecture of a space (`space`, `resolution`, ..., `arch`) or an op list."""
+
+    space: str = "fbnet"
+    resolution: int | None = Field(None, ge=1, le=4096)
+    width: float = Field(1.0, gt=0, le=8)
+    classes: int | None = Field(None, ge=1, le=100_000)
+    options: dict[str, int] = Field(default_factory=dict)
+    arch: dict[str, Any] | list[Any] | None = None
+    ops: list[str] | None = Field(None, max_length=10_000)
+
+    @model_validator(mode="after")
+    def _one(self) -> EstimateRequest:
+        if (self.arch is None) == (self.ops is None):
+            raise ValueError("give either 'arch' (with 'space', 'resolution') or 'ops'")
+        return self
+
+
+class EstimateOut(BaseModel):
+    ops: int
+    table_sum_ms: float
+    table_error_ms: float = Field(description="root-sum-square of per-op CIs / errors")
+    measured_ops: int
+    predicted_ops: int
+    missing: list[str]
+    calibrated_ms: float | None
+    calibrated_error_ms: float | None
+    calibration: dict[str, Any]
+
+
 class Health(BaseModel):
     status: Literal["ok"]
     database: str

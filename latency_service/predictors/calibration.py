@@ -1,0 +1,61 @@
+"""From a table sum to a whole-network estimate.
+
+Summing per-op latencies misses what happens between ops (framework overhead per op,
+fusion across ops, caches warm or cold from the previous op). Per device revision, a
+small linear model is fitted on end-to-end network measurements:
+    measured_ms ≈ a · table_sum_ms + b · ops + c
+and its leave-one-out error is reported next to every calibrated estimate.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.linear_model import LinearRegression
+
+MIN_NETWORKS = 5
+
+
+@dataclass(frozen=True)
+class Calibration:
+    coef: tuple[float, float]
+    intercept: float
+    networks: int
+    rmspe: float  # leave-one-out
+    within_5pct: float
+    within_10pct: float
+    raw_rmspe: float  # of the plain table sum, for comparison
+
+    def apply(self, table_sum_ms: float, ops: int) -> float:
+        return max(1e-6, self.coef[0] * table_sum_ms + self.coef[1] * ops + self.intercept)
+
+
+def fit(sums: list[float], ops: list[int], measured: list[float]) -> Calibration:
+    if len(sums) < MIN_NETWORKS:
+        raise ValueError(
+            f"networks: {len(sums)} measured end to end, calibration needs at "
+            f"least {MIN_NETWORKS}; queue some with `hwlat validate`"
+        )
+    x = np.column_stack([sums, ops]).astype(np.float64)
+    y = np.asarray(measured, dtype=np.float64)
+    w = 1.0 / y**2  # relative error, as for the op predictors
+    loo = np.empty_like(y)
+    for i in range(len(y)):
+        keep = np.arange(len(y)) != i
+        loo[i] = (
+            LinearRegression().fit(x[keep], y[keep], sample_weight=w[keep]).predict(x[i : i + 1])[0]
+        )
+    rel = (loo - y) / y
+    raw = (np.asarray(sums) - y) / y
+    full = LinearRegression().fit(x, y, sample_weight=w)
+    return Calibration(
+        (float(full.coef_[0]), float(full.coef_[1])),
+        float(full.intercept_),
+        len(y),
+        float(math.sqrt(np.mean(rel**2))),
+        float(np.mean(np.abs(rel) <= 0.05)),
+        float(np.mean(np.abs(rel) <= 0.10)),
+        float(math.sqrt(np.mean(raw**2))),
+    )

@@ -1,0 +1,139 @@
+"""Whole-network estimates: the table sum of an architecture, and its calibrated value."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import select
+
+from latency_service.cache import Snapshot, predict
+from latency_service.deps import ReaderDep
+from latency_service.models import NetworkMeasurement
+from latency_service.predictors.calibration import Calibration, fit
+from latency_service.repository.ops import make_space, parse_keys
+from latency_service.routes._errors import http_errors
+from latency_service.routes.latency import snapshot
+from latency_service.schemas import EstimateOut, EstimateRequest
+
+router = APIRouter(prefix="/v1/devices", tags=["estimates"], dependencies=[ReaderDep])
+
+
+def arch_keys(spec: Any) -> list[str]:
+    options = tuple(sorted(spec.options.items()))
+    space = make_space(spec.space, spec.resolution, spec.width, spec.classes, options)
+    try:
+        return [op.key for op in space.arch_ops(space.parse_arch(spec.arch))]
+    except ValueError as exc:
+        raise HTTPException(422, f"arch: {exc}") from None
+
+
+def table_sum(request: Request, snap: Snapshot, keys: list[str]) -> dict[str, Any]:
+    """Sum of measured (else predicted) per-op latencies, with the sum's error."""
+    unmeasured = [k for k in dict.fromkeys(keys) if k not in snap.latency]
+    predicted = predict(request.app.state.cache, snap, unmeasured) if snap.predictors else {}
+    total, var, n_meas, n_pred, missing = 0.0, 0.0, 0, 0, []
+    for key in keys:
+        hit = snap.latency.get(key) or predicted.get(key)
+        if hit is None:
+            missing.append(key)
+            continue
+        total += hit["median_ms"]
+        if hit["source"] == "measured":
+            n_meas += 1
+            var += (hit["ci_half_width_ms"] or 0.0) ** 2
+        else:
+            n_pred += 1
+            var += hit["error_ms"] ** 2
+    return {
+        "ops": len(keys),
+        "table_sum_ms": total,
+        "table_error_ms": math.sqrt(var),
+        "measured_ops": n_meas,
+        "predicted_ops": n_pred,
+        "missing": sorted(set(missing)),
+    }
+
+
+def calibration(request: Request, snap: Snapshot) -> Calibration | str:
+    """The device revision's calibration from its end-to-end network measurements."""
+    with request.app.state.sessions() as s:
+        rows = list(
+            s.scalars(
+                select(NetworkMeasurement)
+                .where(
+                    NetworkMeasurement.device_id == snap.device_id,
+                    NetworkMeasurement.revision == snap.revision,
+                )
+                .order_by(NetworkMeasurement.id)
+            )
+        )
+    sums, ops, measured = [], [], []
+    for row in rows:
+        net = dict(row.arch)
+        spec = _NetSpec(net)
+        t = table_sum(request, snap, arch_keys(spec))
+        if not t["missing"]:
+            sums.append(t["table_sum_ms"])
+            ops.append(t["ops"])
+            measured.append(row.median_ms)
+    try:
+        return fit(sums, ops, measured)
+    except ValueError as exc:
+        return str(exc)
+
+
+class _NetSpec:
+    """A stored network JSON seen as an EstimateRequest."""
+
+    def __init__(self, net: dict[str, Any]):
+        self.space, self.resolution = net["space"], net["resolution"]
+        self.width, self.classes = net["width"], net["classes"]
+        self.options = net.get("options", {})
+        self.arch = {k: v for k, v in net.items() if k not in ("options", "arch_hash")}
+
+
+@router.post("/{name}/networks:estimate", response_model=EstimateOut)
+async def estimate(name: str, body: EstimateRequest, request: Request) -> dict[str, Any]:
+    """Estimate a whole network: table sum (measured or predicted ops), and the sum
+    calibrated on this device's end-to-end measurements, each with its error."""
+    snap = await snapshot(request, name)
+    with http_errors():
+        keys = arch_keys(body) if body.ops is None else [s.key for s in parse_keys(body.ops)]
+    result = await run_in_threadpool(table_sum, request, snap, keys)
+    if result["missing"]:
+        raise HTTPException(
+            404,
+            f"{len(result['missing'])} op(s) of this network are neither "
+            f"measured nor predictable on {name!r} (first: "
+            f"{result['missing'][0]}); queue them with `hwlat jobs add` or "
+            "train predictors with `hwlat train`",
+        )
+    cal = snap.calibration
+    if cal is None:  # fitted once per snapshot: a new network measurement reloads it
+        cal = snap.calibration = await run_in_threadpool(calibration, request, snap)
+    if isinstance(cal, str):
+        return {
+            **result,
+            "calibrated_ms": None,
+            "calibrated_error_ms": None,
+            "calibration": {"available": False, "reason": cal},
+        }
+    calibrated = cal.apply(result["table_sum_ms"], result["ops"])
+    return {
+        **result,
+        "calibrated_ms": calibrated,
+        "calibrated_error_ms": calibrated * cal.rmspe,
+        "calibration": {
+            "available": True,
+            "networks": cal.networks,
+            "rmspe": cal.rmspe,
+            "within_5pct": cal.within_5pct,
+            "within_10pct": cal.within_10pct,
+            "raw_rmspe": cal.raw_rmspe,
+            "coef": list(cal.coef),
+            "intercept": cal.intercept,
+        },
+    }

@@ -23,10 +23,12 @@ from latency_service.schemas import (
     BatchOut,
     DeviceCreated,
     DeviceOut,
+    EstimateOut,
     JobResult,
     LatencyOut,
     Lease,
     LutOut,
+    NetworkOut,
     PredictorOut,
     TokenOut,
     TrainOut,
@@ -299,6 +301,20 @@ class HwlatClient:
         return [
             WorkItemOut.model_validate(w)
             for w in self._json("GET", f"/v1/devices/{device}/work", "read", params=params)
+        ]
+
+    def estimate(self, device: str, body: dict[str, Any]) -> EstimateOut:
+        return EstimateOut.model_validate(
+            self._json("POST", f"/v1/devices/{device}/networks:estimate", "read", json=body)
+        )
+
+    def networks(
+        self, device: str, space: str | None = None, resolution: int | None = None
+    ) -> list[NetworkOut]:
+        params = {k: v for k, v in (("space", space), ("resolution", resolution)) if v}
+        return [
+            NetworkOut.model_validate(n)
+            for n in self._json("GET", f"/v1/devices/{device}/networks", "read", params=params)
         ]
 
     # --- agent -------------------------------------------------------------------------

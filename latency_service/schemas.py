@@ -331,6 +331,16 @@ class EstimateOut(BaseModel):
     calibration: dict[str, Any]
 
 
+class NetworkOut(BaseModel):
+    arch_hash: str
+    arch: dict[str, Any]
+    median_ms: float
+    ci_half_width_ms: float | None
+    stable: bool
+    run_id: str
+    measured_at: datetime
+
+
 class Health(BaseModel):
     status: Literal["ok"]
     database: str

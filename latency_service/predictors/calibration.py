@@ -27,6 +27,7 @@ class Calibration:
     within_5pct: float
     within_10pct: float
     raw_rmspe: float  # of the plain table sum, for comparison
+    loo: tuple[float, ...] = ()  # leave-one-out estimate of each fitted network
 
     def apply(self, table_sum_ms: float, ops: int) -> float:
         return max(1e-6, self.coef[0] * table_sum_ms + self.coef[1] * ops + self.intercept)
@@ -58,4 +59,5 @@ def fit(sums: list[float], ops: list[int], measured: list[float]) -> Calibration
         float(np.mean(np.abs(rel) <= 0.05)),
         float(np.mean(np.abs(rel) <= 0.10)),
         float(math.sqrt(np.mean(raw**2))),
+        tuple(float(v) for v in loo),
     )

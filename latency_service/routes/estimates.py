@@ -16,7 +16,7 @@ from latency_service.predictors.calibration import Calibration, fit
 from latency_service.repository.ops import make_space, parse_keys
 from latency_service.routes._errors import http_errors
 from latency_service.routes.latency import snapshot
-from latency_service.schemas import EstimateOut, EstimateRequest
+from latency_service.schemas import EstimateOut, EstimateRequest, NetworkOut
 
 router = APIRouter(prefix="/v1/devices", tags=["estimates"], dependencies=[ReaderDep])
 
@@ -137,3 +137,36 @@ async def estimate(name: str, body: EstimateRequest, request: Request) -> dict[s
             "intercept": cal.intercept,
         },
     }
+
+
+@router.get("/{name}/networks", response_model=list[NetworkOut])
+async def networks(
+    name: str, request: Request, space: str | None = None, resolution: int | None = None
+) -> list[dict[str, Any]]:
+    """End-to-end network measurements of the device's current revision."""
+    snap = await snapshot(request, name)
+
+    def load() -> list[dict[str, Any]]:
+        with request.app.state.sessions() as s:
+            q = select(NetworkMeasurement).where(
+                NetworkMeasurement.device_id == snap.device_id,
+                NetworkMeasurement.revision == snap.revision,
+            )
+            if space is not None:
+                q = q.where(NetworkMeasurement.space == space)
+            if resolution is not None:
+                q = q.where(NetworkMeasurement.resolution == resolution)
+            return [
+                {
+                    "arch_hash": r.arch_hash,
+                    "arch": r.arch,
+                    "median_ms": r.median_ms,
+                    "ci_half_width_ms": r.ci_half_width_ms,
+                    "stable": r.stable,
+                    "run_id": r.run_id,
+                    "measured_at": r.created_at,
+                }
+                for r in s.scalars(q.order_by(NetworkMeasurement.id))
+            ]
+
+    return await run_in_threadpool(load)

@@ -105,3 +105,21 @@ def store_result(s: Session, device: Device, item: WorkItem, run_id: str, r: Any
             stats={**st.model_dump(), "runtime": r.runtime, "extra": r.extra},
         )
     )
+
+
+def measurements(
+    s: Session,
+    device_id: int,
+    revision: int,
+    space: str | None = None,
+    resolution: int | None = None,
+) -> list[NetworkMeasurement]:
+    """End-to-end measurements of a device revision, oldest first."""
+    q = select(NetworkMeasurement).where(
+        NetworkMeasurement.device_id == device_id, NetworkMeasurement.revision == revision
+    )
+    if space is not None:
+        q = q.where(NetworkMeasurement.space == space)
+    if resolution is not None:
+        q = q.where(NetworkMeasurement.resolution == resolution)
+    return list(s.scalars(q.order_by(NetworkMeasurement.id)))

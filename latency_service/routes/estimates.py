@@ -7,12 +7,11 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import select
 
 from latency_service.cache import Snapshot, predict
 from latency_service.deps import ReaderDep
-from latency_service.models import NetworkMeasurement
 from latency_service.predictors.calibration import Calibration, fit
+from latency_service.repository import networks as networks_repo
 from latency_service.repository.ops import make_space, parse_keys
 from latency_service.routes._errors import http_errors
 from latency_service.routes.latency import snapshot
@@ -60,21 +59,10 @@ def table_sum(request: Request, snap: Snapshot, keys: list[str]) -> dict[str, An
 def calibration(request: Request, snap: Snapshot) -> Calibration | str:
     """The device revision's calibration from its end-to-end network measurements."""
     with request.app.state.sessions() as s:
-        rows = list(
-            s.scalars(
-                select(NetworkMeasurement)
-                .where(
-                    NetworkMeasurement.device_id == snap.device_id,
-                    NetworkMeasurement.revision == snap.revision,
-                )
-                .order_by(NetworkMeasurement.id)
-            )
-        )
+        rows = networks_repo.measurements(s, snap.device_id, snap.revision)
     sums, ops, measured = [], [], []
     for row in rows:
-        net = dict(row.arch)
-        spec = _NetSpec(net)
-        t = table_sum(request, snap, arch_keys(spec))
+        t = table_sum(request, snap, arch_keys(_NetSpec(dict(row.arch))))
         if not t["missing"]:
             sums.append(t["table_sum_ms"])
             ops.append(t["ops"])
@@ -148,14 +136,7 @@ async def networks(
 
     def load() -> list[dict[str, Any]]:
         with request.app.state.sessions() as s:
-            q = select(NetworkMeasurement).where(
-                NetworkMeasurement.device_id == snap.device_id,
-                NetworkMeasurement.revision == snap.revision,
-            )
-            if space is not None:
-                q = q.where(NetworkMeasurement.space == space)
-            if resolution is not None:
-                q = q.where(NetworkMeasurement.resolution == resolution)
+            rows = networks_repo.measurements(s, snap.device_id, snap.revision, space, resolution)
             return [
                 {
                     "arch_hash": r.arch_hash,
@@ -166,7 +147,7 @@ async def networks(
                     "run_id": r.run_id,
                     "measured_at": r.created_at,
                 }
-                for r in s.scalars(q.order_by(NetworkMeasurement.id))
+                for r in rows
             ]
 
     return await run_in_threadpool(load)

@@ -1,0 +1,128 @@
+"""Predictor and network-estimate accuracy on this machine, from nothing, end to end.
+
+Starts `hwlat serve`, registers a device for the runtime, queues `--samples` random
+configurations per kind plus the space's ops and `--networks` random architectures,
+runs one agent until the queue is empty, trains the predictors and runs `hwlat validate`.
+Prints held-out predictor accuracy per kind, raw and calibrated network error, Kendall τ,
+and how many measurements and minutes the device needed.
+
+    .venv/bin/python bench/predictor_accuracy.py --runtime ort-cpu --samples 300 --networks 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from hwlat.validate import sample_archs
+from latency_service.client import HwlatClient
+from profiler.sampling import sample_ops
+from searchers.spaces import create_space
+from tests.devices.service_harness import ADMIN, Service
+
+HWLAT = [sys.executable, "-m", "hwlat.cli"]
+KINDS = ("mbconv", "shuffle", "sep_conv")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runtime", default="ort-cpu")
+    ap.add_argument("--samples", type=int, default=300)
+    ap.add_argument("--networks", type=int, default=20)
+    ap.add_argument("--space", default="fbnet")
+    ap.add_argument("-r", "--resolution", type=int, default=32)
+    args = ap.parse_args()
+    space = create_space(args.space, resolution=args.resolution)
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        env = {
+            **os.environ,
+            "XDG_DATA_HOME": str(d),
+            "HWLAT_CACHE_DIR": str(d / "cache"),
+            "HWLAT_ADMIN_TOKEN": ADMIN,
+        }
+        svc = Service(d / "svc", f"sqlite:///{d}/svc.db", lease_s=300).start()
+        try:
+            with HwlatClient(svc.url, admin_token=ADMIN, timeout=1800) as admin:
+                token = admin.create_device("bench", args.runtime).token
+                for kind in KINDS:
+                    admin.enqueue_ops(
+                        "bench", [op.key for op in sample_ops(kind, args.samples, seed=1)]
+                    )
+                admin.enqueue_space("bench", args.space, args.resolution)
+                nets = [
+                    {"space": args.space, "resolution": args.resolution, "arch": a}
+                    for a in sample_archs(space, args.networks, seed=1)
+                ]
+                admin.enqueue_networks("bench", nets)
+                t0 = time.perf_counter()
+                subprocess.run(
+                    [*HWLAT, "agent", "--server", svc.url, "--token", token, "--once", "--quiet"],
+                    env=env,
+                    check=True,
+                )
+                minutes = (time.perf_counter() - t0) / 60
+                device = admin.get_device("bench")
+                trained = admin.train("bench")
+            out = subprocess.run(
+                [
+                    *HWLAT,
+                    "validate",
+                    "--device",
+                    "bench",
+                    "--space",
+                    args.space,
+                    "-r",
+                    str(args.resolution),
+                    "--networks",
+                    str(args.networks),
+                    "--seed",
+                    "1",
+                    "--server",
+                    svc.url,
+                    "--out-dir",
+                    str(d / "val"),
+                    "--json",
+                ],
+                env=env,
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+        finally:
+            svc.stop()
+    report = json.loads(out)
+    print(
+        f"command: .venv/bin/python bench/predictor_accuracy.py --runtime {args.runtime} "
+        f"--samples {args.samples} --networks {args.networks}"
+    )
+    print(
+        f"device needed {device.measurements} op measurements + {args.networks} networks, "
+        f"{minutes:.1f} min of agent time"
+    )
+    for p in trained.trained:
+        m = p.metrics[p.model]
+        print(
+            f"  {p.kind:<10} {p.model:<14} n={p.samples:<5} RMSPE {m['rmspe']:.1%}  "
+            f"±5% {m['within_5pct']:.1%}  ±10% {m['within_10pct']:.1%} (held-out folds)"
+        )
+    for name in ("raw", "calibrated"):
+        m = report.get(name)
+        if m:
+            print(
+                f"  network {name:<10} mean|err| {m['mean_abs_error']:.1%}  "
+                f"max {m['max_abs_error']:.1%}  ±5% {m['within_5pct']:.0%}  "
+                f"±10% {m['within_10pct']:.0%}  "
+                f"tau {m['kendall_tau']:.3f}"
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -56,14 +56,7 @@ def agent(
             "`hwlat devices add`"
         )
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    timing = TimingConfig(
-        rel_tol=rel_tol,
-        budget_s=budget_s,
-        rounds=rounds,
-        max_rounds=max(12, rounds),
-        min_sample_s=min_sample_ms / 1e3,
-        min_samples_per_round=samples_per_round,
-    )
+    timing = TimingConfig.from_options(rel_tol, budget_s, rounds, min_sample_ms, samples_per_round)
     options = AgentOptions(
         batch=batch or settings.batch,
         max_items=max_items,

@@ -52,14 +52,8 @@ def profile(
         fail("give either --space NAME (with --out FILE) or --op KEY")
     if space is not None and out is None:
         fail("--out FILE is required with --space (the LUT is written there)")
-    config = TimingConfig(
-        rel_tol=rel_tol,
-        budget_s=budget_s,
-        rounds=rounds,
-        max_rounds=max(12, rounds),
-        min_sample_s=min_sample_ms / 1e3,
-        min_samples_per_round=samples_per_round,
-        seed=seed,
+    config = TimingConfig.from_options(
+        rel_tol, budget_s, rounds, min_sample_ms, samples_per_round, seed
     )
     with create_runtime(runtime, threads=threads, precision=precision, cache_dir=cache_dir) as rt:
         if op is not None:

@@ -72,6 +72,27 @@ class TimingConfig:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_options(
+        cls,
+        rel_tol: float,
+        budget_s: float,
+        rounds: int,
+        min_sample_ms: float,
+        samples_per_round: int,
+        seed: int = 0,
+    ) -> TimingConfig:
+        """From the command-line knobs shared by `hwlat profile` and `hwlat agent`."""
+        return cls(
+            rel_tol=rel_tol,
+            budget_s=budget_s,
+            rounds=rounds,
+            max_rounds=max(12, rounds),
+            min_sample_s=min_sample_ms / 1e3,
+            min_samples_per_round=samples_per_round,
+            seed=seed,
+        )
+
 
 @dataclass
 class Measurement:

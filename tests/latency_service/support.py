@@ -6,12 +6,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from alembic.config import Config
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from alembic import command
+from latency_service.migrate import alembic_config, downgrade, upgrade
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_TOKEN = "test-admin-token"
@@ -20,19 +19,8 @@ FBNET32 = {"space": "fbnet", "resolution": 32}  # 104 distinct ops
 FBNET32_OPS = 104
 
 
-def alembic_config(url: str) -> Config:
-    cfg = Config(str(ROOT / "alembic.ini"))
-    cfg.attributes["url"] = url
-    cfg.attributes["configure_logger"] = False
-    return cfg
-
-
-def upgrade(url: str, revision: str = "head") -> None:
-    command.upgrade(alembic_config(url), revision)
-
-
-def downgrade(url: str, revision: str = "base") -> None:
-    command.downgrade(alembic_config(url), revision)
+# tests migrate exactly as `hwlat serve` does, through the service's own entry points
+__all__ = ["alembic_config", "downgrade", "upgrade"]
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -11,8 +11,7 @@ from latency_service.errors import Invalid
 from latency_service.models import Device, Measurement, Op, Predictor
 from latency_service.predictors.training import (
     MIN_SAMPLES,
-    LogTree,
-    Roofline,
+    Model,
     Trained,
     make,
     train,
@@ -131,7 +130,7 @@ def latest(s: Session, device: Device) -> dict[str, Predictor]:
     return {row.kind: row for row in rows}
 
 
-def rebuild(s: Session, device: Device, row: Predictor) -> Roofline | LogTree:
+def rebuild(s: Session, device: Device, row: Predictor) -> Model:
     """The same predictor again, from the same rows (deterministic, seeded retraining)."""
     specs, ms, _ = training_rows(s, device, row.kind, row.revision, row.watermark, row.dtype)
     return make(row.model).fit(specs, np.asarray(ms, dtype=np.float64))

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import re
 import shutil
@@ -31,6 +30,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from latency_service.client import HwlatClient
 from searchers.spaces import create_space
+from tests.devices.service_harness import ADMIN, Service
 
 STATS = {
     "median_ms": 1.0,
@@ -48,38 +48,8 @@ STATS = {
 }
 
 
-def start(tmp: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "XDG_DATA_HOME": str(tmp),
-        "HWLAT_ADMIN_TOKEN": "bench-admin",
-        "HWLAT_DATABASE_URL": f"sqlite:///{tmp}/bench.db",
-    }
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "hwlat.cli",
-            "serve",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-        ],
-        env=env,
-        stderr=subprocess.DEVNULL,
-    )
-    for _ in range(300):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise RuntimeError("server did not start")
-
-
 def seed(url: str) -> list[str]:
-    admin = HwlatClient(url, admin_token="bench-admin")
+    admin = HwlatClient(url, admin_token=ADMIN)
     token = admin.create_device("bench", "ort-cpu").token
     admin.enqueue_space("bench", "fbnet", 224)
     agent = HwlatClient(url, token=token)
@@ -163,16 +133,10 @@ def main() -> None:
     extra = []
     for workers in (1, 2):
         with tempfile.TemporaryDirectory() as tmp:
-            port = 18000 + workers
-            proc = start(Path(tmp), port, workers)
-            url = f"http://127.0.0.1:{port}"
+            svc = Service(Path(tmp), f"sqlite:///{tmp}/bench.db", lease_s=120, workers=workers)
+            url = svc.start().url
             try:
-                keys = seed(url) if workers == 1 else None
-                keys = keys or [
-                    op.key for op in create_space("fbnet", resolution=224).distinct_ops()
-                ]
-                if workers == 2:
-                    seed(url)
+                keys = seed(url)
                 for clients in (1, 32):
                     if shutil.which("wrk"):
                         n, rps, p50, p99 = wrk_load(url, keys, clients, args.seconds, Path(tmp))
@@ -184,8 +148,7 @@ def main() -> None:
                 if workers == 1:
                     extra = bulk(url)
             finally:
-                proc.terminate()
-                proc.wait(timeout=30)
+                svc.stop()
     for line in extra:
         print(line)
 

@@ -19,7 +19,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from profiler.errors import MeasureError, MeasureTimeout, classify
-from profiler.hoststate import host_state
 from profiler.stats import MIN_SAMPLES_FOR_CI, Stats, summarize
 
 
@@ -274,12 +273,3 @@ class Engine:
             timer=op.runnable.timer,
             budget_exhausted=op.spent_s >= self.config.budget_s,
         )
-
-
-def measure_with_host_state(
-    engine: Engine, ops: Sequence[tuple[str, Runnable]]
-) -> tuple[dict[str, Measurement | MeasureError], dict[str, Any]]:
-    """`engine.measure(ops)` with the host's state recorded before and after."""
-    before = host_state()
-    results = engine.measure(ops)
-    return results, {"before": before, "after": host_state()}

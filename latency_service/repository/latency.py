@@ -15,31 +15,6 @@ from latency_service.repository.ops import make_space, space_ops
 CHUNK = 500
 
 
-def current(s: Session, device: Device, keys: Sequence[str]) -> dict[str, Measurement]:
-    """key -> newest measurement at the device's revision, for the keys that have one."""
-    out: dict[str, Measurement] = {}
-    for start in range(0, len(keys), CHUNK):
-        chunk = list(keys[start : start + CHUNK])
-        newest = (
-            select(Measurement.op_id, func.max(Measurement.id).label("mid"))
-            .join(Op, Op.id == Measurement.op_id)
-            .where(
-                Measurement.device_id == device.id,
-                Measurement.revision == device.revision,
-                Op.key.in_(chunk),
-            )
-            .group_by(Measurement.op_id)
-            .subquery()
-        )
-        rows = s.execute(
-            select(Op.key, Measurement)
-            .join(newest, Measurement.id == newest.c.mid)
-            .join(Op, Op.id == Measurement.op_id)
-        )
-        out.update({key: m for key, m in rows})
-    return out
-
-
 def all_current(s: Session, device: Device) -> dict[str, Measurement]:
     """Every op's newest measurement at the device's revision (one query)."""
     newest = (

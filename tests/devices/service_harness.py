@@ -44,8 +44,8 @@ def free_port() -> int:
 class Service:
     """`hwlat serve` in a subprocess; can be stopped and started again on the same port."""
 
-    def __init__(self, home: Path, db_url: str, lease_s: float = 4.0):
-        self.home, self.db_url, self.port = home, db_url, free_port()
+    def __init__(self, home: Path, db_url: str, lease_s: float = 4.0, workers: int = 1):
+        self.home, self.db_url, self.port, self.workers = home, db_url, free_port(), workers
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
             **os.environ,
@@ -57,7 +57,16 @@ class Service:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Service:
-        cmd = [sys.executable, "-m", "hwlat.cli", "serve", "--port", str(self.port)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "hwlat.cli",
+            "serve",
+            "--port",
+            str(self.port),
+            "--workers",
+            str(self.workers),
+        ]
         self.proc = subprocess.Popen(
             cmd, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )

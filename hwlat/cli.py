@@ -14,6 +14,7 @@ from hwlat import __version__
 from hwlat.demo import run_demo
 from hwlat.errors import run_cli
 from hwlat.profile_cmd import profile
+from hwlat.search_cmd import search
 from hwlat.validate import validate
 from latency_service import cli as service_cli
 from searchers.cli import spaces_app
@@ -35,6 +36,7 @@ app.command("lut")(service_cli.lut)
 app.command("agent")(agent)
 app.command("train")(service_cli.train)
 app.command("validate")(validate)
+app.command("search")(search)
 
 
 def _version(value: bool) -> None:

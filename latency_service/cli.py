@@ -220,9 +220,7 @@ def jobs_add(
             result = c.enqueue_space(
                 device, space, resolution, width, classes, _options(option or [])
             )
-    table = Table("total", "new", "already measured", "already queued")
-    table.add_row(*(str(v) for v in result.model_dump().values()))
-    emit(result.model_dump(), as_json, table)
+    _job_table(result.model_dump(), as_json)
 
 
 @jobs_app.command("sample")
@@ -231,20 +229,53 @@ def jobs_sample(
     kind: Annotated[str, typer.Option("--kind", help="mbconv, shuffle, sep_conv, ...")],
     n: Annotated[int, typer.Option("--n", min=1, max=100_000)] = 2000,
     seed: Annotated[int, typer.Option("--seed")] = 0,
-    dtype: Annotated[str, typer.Option("--dtype")] = "float32",
+    dtype: Annotated[
+        str | None, typer.Option("--dtype", help="Default float32 (--refine: the predictor's).")
+    ] = None,
+    refine: Annotated[
+        bool,
+        typer.Option(
+            "--refine",
+            help="sample near the ops the current predictor gets most wrong (train first)",
+        ),
+    ] = False,
+    worst_fraction: Annotated[
+        float,
+        typer.Option(
+            "--worst-fraction", min=0.0, max=1.0, help="With --refine: share of training ops."
+        ),
+    ] = 0.1,
     server: Server = DEFAULT_SERVER,
     admin_token: Admin = None,
     as_json: Json = False,
 ) -> None:
-    """Queue N random configurations of a kind: training data for its predictor."""
+    """Queue N random configurations of a kind: training data for its predictor
+    (with --refine: near the ops its current predictor gets most wrong)."""
+    if refine:
+        if dtype is not None:
+            fail("--dtype: --refine samples in the dtype of the kind's predictor")
+        with client(server, admin_token) as c:
+            refined = c.refine(device, kind, n, seed, worst_fraction)
+        _job_table(refined.model_dump(), as_json)
+        return
     from profiler.sampling import sample_ops
 
-    keys = [op.key for op in sample_ops(kind, n, seed, dtype)]
+    keys = [op.key for op in sample_ops(kind, n, seed, dtype or "float32")]
     with client(server, admin_token) as c:
         result = c.enqueue_ops(device, keys)
+    _job_table(result.model_dump(), as_json)
+
+
+def _job_table(counts: dict[str, Any], as_json: bool) -> None:
+    """What `jobs add` and `jobs sample` print; with the refine figures when present."""
     table = Table("total", "new", "already measured", "already queued")
-    table.add_row(*(str(v) for v in result.model_dump().values()))
-    emit(result.model_dump(), as_json, table)
+    row = [str(counts[k]) for k in ("total", "new", "already_measured", "already_queued")]
+    if "worst" in counts:
+        table.add_column("worst ops")
+        table.add_column("their mean |error|")
+        row += [str(counts["worst"]), f"{counts['worst_mean_abs_error']:.1%}"]
+    table.add_row(*row)
+    emit(counts, as_json, table)
 
 
 def train(

@@ -30,6 +30,7 @@ from latency_service.schemas import (
     LutOut,
     NetworkOut,
     PredictorOut,
+    RefineResult,
     TokenOut,
     TrainOut,
     UploadOut,
@@ -188,6 +189,15 @@ class HwlatClient:
     def enqueue_ops(self, device: str, keys: list[str]) -> JobResult:
         return JobResult.model_validate(
             self._json("POST", f"/v1/devices/{device}/jobs", "admin", json={"ops": keys})
+        )
+
+    def refine(
+        self, device: str, kind: str, n: int, seed: int = 0, worst_fraction: float = 0.1
+    ) -> RefineResult:
+        """Queue `n` ops near those the current `kind` predictor gets most wrong."""
+        body = {"kind": kind, "n": n, "seed": seed, "worst_fraction": worst_fraction}
+        return RefineResult.model_validate(
+            self._json("POST", f"/v1/devices/{device}/jobs:refine", "admin", json=body)
         )
 
     def train(

@@ -52,8 +52,15 @@ def lut_proxyless_yaml(table: dict[str, Any], found: Mapping[str, dict[str, Any]
         seen.add(pkey)
         lines += [
             f"{json.dumps(pkey)}:",
-            f"  mean: {m['median_ms']!r}",
-            f"  std: {m['std_ms']!r}",
+            f"  mean: {_yaml_float(m['median_ms'])}",
+            f"  std: {_yaml_float(m['std_ms'])}",
             f"  count: {m['samples']}",
         ]
     return "\n".join(lines) + "\n"
+
+
+def _yaml_float(x: float) -> str:
+    """repr, with the mantissa dot YAML 1.1 needs to read 1e-05 as a number, not a string."""
+    r = repr(float(x))
+    mantissa, e, exp = r.partition("e")
+    return f"{mantissa}.0e{exp}" if e and "." not in mantissa else r

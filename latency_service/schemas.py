@@ -97,6 +97,22 @@ class JobResult(BaseModel):
     already_queued: int
 
 
+class RefineRequest(Strict):
+    """More training ops near those the current predictor of a kind gets most wrong."""
+
+    kind: str = Field(description="op kind of the predictor, e.g. mbconv")
+    n: int = Field(ge=1, le=100_000, description="how many new ops to sample")
+    seed: int = Field(0, ge=-(2**63), le=2**63 - 1)
+    worst_fraction: float = Field(
+        0.1, gt=0, le=1, description="share of the training ops (worst held-out error first)"
+    )
+
+
+class RefineResult(JobResult):
+    worst: int = Field(description="training ops sampled around")
+    worst_mean_abs_error: float = Field(description="their mean |predicted / measured - 1|")
+
+
 class LeaseRequest(Strict):
     max_items: int = Field(16, ge=1, le=256)
 

@@ -9,6 +9,7 @@ parameters (BN scale and shift included, running statistics not).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 from profiler._kinds import se_channels, spatial
 from profiler.ops import OpSpec
@@ -28,7 +29,21 @@ class Features:
         return asdict(self)
 
 
-Cost = tuple[int, int]  # (macs, params)
+class Cost(NamedTuple):
+    """One convolution kernel of a block: what a kernel-level predictor sums over."""
+
+    macs: int
+    params: int
+    kernel: str  # "pw" 1x1 dense, "conv" kxk dense, "dw" depthwise, "gconv" grouped, "fc"
+    out: int  # output activations (elements)
+
+
+def kernel_type(cin: int, cout: int, k: int, hw_out: int, g: int) -> str:
+    if g > 1:
+        return "dw" if g == cin == cout else "gconv"
+    if hw_out == 1 and k == 1:
+        return "fc"
+    return "pw" if k == 1 else "conv"
 
 
 def conv_cost(
@@ -44,7 +59,8 @@ def conv_cost(
     """One k x k convolution producing hw_out positions per image."""
     weights = cout * (cin // g) * k * k
     extra = 2 * cout if bn else (cout if bias else 0)
-    return n * hw_out * weights, weights + extra
+    kind = kernel_type(cin, cout, k, hw_out, g)
+    return Cost(n * hw_out * weights, weights + extra, kind, n * hw_out * cout)
 
 
 def _mbconv(spec: OpSpec) -> list[Cost]:
@@ -122,7 +138,8 @@ def _skip(spec: OpSpec) -> list[Cost]:
         return []
     n, _, h, w = spec.shape
     half = conv_cost(n, spec.num("cin"), spec.num("cout") // 2, 1, (h // 2) * (w // 2), bn=False)
-    return [half, half, (0, 2 * spec.num("cout"))]  # + the BN after the concatenation
+    bn = Cost(0, 2 * spec.num("cout"), "bn", 0)  # the BN after the concatenation
+    return [half, half, bn]
 
 
 def _head(spec: OpSpec) -> list[Cost]:
@@ -149,10 +166,15 @@ _COSTS = {
 }
 
 
+def kernels(spec: OpSpec) -> list[Cost]:
+    """The convolution kernels of a block in forward order (elementwise ops left out)."""
+    return _COSTS[spec.kind](spec)
+
+
 def features(spec: OpSpec) -> Features:
-    costs = _COSTS[spec.kind](spec)
-    macs = sum(m for m, _ in costs)
-    params = sum(p for _, p in costs)
+    costs = kernels(spec)
+    macs = sum(c.macs for c in costs)
+    params = sum(c.params for c in costs)
     size = spec.itemsize
     in_bytes = _numel(spec.shape) * size
     out_bytes = _numel(spec.out_shape) * size

@@ -24,7 +24,7 @@ from sklearn.linear_model import LinearRegression
 from sklearn.model_selection import KFold
 
 from latency_service.predictors.features import matrix
-from profiler.features import features
+from profiler.features import features, kernels
 from profiler.ops import OpSpec
 
 MIN_SAMPLES = 30
@@ -48,6 +48,46 @@ class Roofline:
     def fit(self, specs: list[OpSpec], ms: np.ndarray) -> Roofline:
         # weights 1/y²: minimise relative, not absolute, error (small ops matter as much)
         self.lr.fit(self._x(specs), ms, sample_weight=1.0 / ms**2)
+        return self
+
+    def predict(self, specs: list[OpSpec]) -> np.ndarray:
+        return np.maximum(self.lr.predict(self._x(specs)), 1e-6)
+
+
+KERNELS = ("pw", "conv", "dw", "gconv", "fc")
+
+
+class KernelRoofline:
+    """The block as the sum of its convolution kernels (nn-Meter's kernel-level view,
+    without kernel-level measurements): per kernel type a·MACs + b·outputs + c·weights +
+    d per call, plus the block's input and output traffic, all non-negative, fitted on
+    relative error. A depthwise MAC and a 1x1 MAC cost very differently on a CPU; one
+    FLOPs coefficient for both is what holds the plain roofline back on mbconv."""
+
+    def __init__(self) -> None:
+        self.lr = LinearRegression(positive=True)
+        self.scale = np.ones(1)
+
+    @staticmethod
+    def columns(spec: OpSpec) -> list[float]:
+        sums = {k: [0.0, 0.0, 0.0, 0.0] for k in KERNELS}
+        for c in kernels(spec):
+            if c.kernel in sums:
+                row = sums[c.kernel]
+                row[0] += c.macs
+                row[1] += c.out
+                row[2] += c.params
+                row[3] += 1
+        f = features(spec)
+        return [v for k in KERNELS for v in sums[k]] + [f.input_bytes, f.output_bytes]
+
+    def _x(self, specs: list[OpSpec]) -> np.ndarray:
+        return np.asarray([self.columns(s) for s in specs], dtype=np.float64) / self.scale
+
+    def fit(self, specs: list[OpSpec], ms: np.ndarray) -> KernelRoofline:
+        raw = np.asarray([self.columns(s) for s in specs], dtype=np.float64)
+        self.scale = np.where(raw.max(axis=0) > 0, raw.max(axis=0), 1.0)  # conditioning only
+        self.lr.fit(raw / self.scale, ms, sample_weight=1.0 / ms**2)
         return self
 
     def predict(self, specs: list[OpSpec]) -> np.ndarray:
@@ -78,8 +118,8 @@ class RooflineForest:
     layouts, per-call overhead). On 400 measured mbconv ops (ort-cpu) this took the
     held-out share within ±10% from 32-40% (trees alone) to 52%."""
 
-    def __init__(self) -> None:
-        self.base = Roofline()
+    def __init__(self, base: Roofline | KernelRoofline | None = None) -> None:
+        self.base = base or Roofline()
         self.trees = ExtraTreesRegressor(
             n_estimators=300, min_samples_leaf=2, n_jobs=1, random_state=SEED
         )
@@ -97,8 +137,15 @@ class RooflineForest:
         return base * np.exp(self.trees.predict(self._x(specs, base)))
 
 
-Model = Roofline | LogTree | RooflineForest
-MODELS = ("random_forest", "hist_gbm", "roofline", "roofline_forest")
+Model = Roofline | KernelRoofline | LogTree | RooflineForest
+MODELS = (
+    "random_forest",
+    "hist_gbm",
+    "roofline",
+    "roofline_forest",
+    "kernel_roofline",
+    "kernel_forest",
+)
 
 
 def make(model: str) -> Model:
@@ -106,6 +153,10 @@ def make(model: str) -> Model:
         return Roofline()
     if model == "roofline_forest":
         return RooflineForest()
+    if model == "kernel_roofline":
+        return KernelRoofline()
+    if model == "kernel_forest":
+        return RooflineForest(KernelRoofline())
     return LogTree(model)
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import numpy as np
 import sklearn
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from latency_service.errors import Invalid
+from latency_service.errors import Conflict, Invalid, NotFound
 from latency_service.models import Device, Measurement, Op, Predictor
 from latency_service.predictors.training import (
     MIN_SAMPLES,
@@ -16,7 +19,9 @@ from latency_service.predictors.training import (
     make,
     train,
 )
+from latency_service.repository.work import enqueue_ops
 from profiler.ops import OpSpec
+from profiler.sampling import MOVES, refine_ops
 
 
 def training_rows(
@@ -134,3 +139,43 @@ def rebuild(s: Session, device: Device, row: Predictor) -> Model:
     """The same predictor again, from the same rows (deterministic, seeded retraining)."""
     specs, ms, _ = training_rows(s, device, row.kind, row.revision, row.watermark, row.dtype)
     return make(row.model).fit(specs, np.asarray(ms, dtype=np.float64))
+
+
+def worst_heldout(
+    s: Session, device: Device, row: Predictor, fraction: float
+) -> tuple[list[OpSpec], list[float]]:
+    """The `fraction` (at least one) of the predictor's training ops with the largest
+    out-of-fold relative error |predicted / measured - 1|, worst first, with the errors."""
+    specs, _, _ = training_rows(s, device, row.kind, row.revision, row.watermark, row.dtype)
+    if len(specs) != len(row.heldout):
+        raise Conflict(
+            f"the {row.kind} predictor (version {row.version}) no longer matches its "
+            f"{len(row.heldout)} training ops ({len(specs)} found); retrain it with "
+            f"`hwlat train --device {device.name} --kind {row.kind}`"
+        )
+    errors = [abs(float(pred) / float(ms) - 1) for ms, pred in row.heldout]
+    ranked = sorted(range(len(specs)), key=lambda i: (-errors[i], specs[i].key))
+    ranked = ranked[: max(1, int(fraction * len(specs) + 1e-9))]
+    return [specs[i] for i in ranked], [errors[i] for i in ranked]
+
+
+def refine(
+    s: Session, device: Device, kind: str, n: int, seed: int = 0, worst_fraction: float = 0.1
+) -> dict[str, Any]:
+    """Queue `n` new ops near those the current predictor of `kind` gets most wrong
+    (held-out error), spread in proportion to that error; counts as `enqueue_ops`."""
+    if kind not in MOVES:
+        raise Invalid(f"kind: cannot refine {kind!r} (kinds: {', '.join(MOVES)})")
+    row = latest(s, device).get(kind)
+    if row is None:
+        raise NotFound(
+            f"device {device.name} has no {kind} predictor at revision {device.revision}; "
+            f"run `hwlat train --device {device.name} --kind {kind}` first"
+        )
+    worst, errors = worst_heldout(s, device, row, worst_fraction)
+    try:
+        specs = refine_ops(kind, worst, n, seed, row.dtype, weights=errors)
+    except ValueError as exc:
+        raise Invalid(str(exc)) from None
+    counts: dict[str, Any] = enqueue_ops(s, device, specs)
+    return {**counts, "worst": len(worst), "worst_mean_abs_error": math.fsum(errors) / len(worst)}

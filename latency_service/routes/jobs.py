@@ -1,4 +1,5 @@
-"""Profiling work: enqueue a space or an explicit op list for a device (admin)."""
+"""Profiling work: enqueue a space, an explicit op list, or ops near a predictor's worst
+errors for a device (admin)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from latency_service.deps import AdminDep, SessionDep
 from latency_service.repository import devices as devices_repo
 from latency_service.repository import networks, work
 from latency_service.repository import ops as ops_repo
+from latency_service.repository import predictors as predictors_repo
 from latency_service.routes._errors import http_errors
-from latency_service.schemas import JobRequest, JobResult
+from latency_service.schemas import JobRequest, JobResult, RefineRequest, RefineResult
 
 router = APIRouter(prefix="/v1/devices", tags=["jobs"])
 
@@ -38,3 +40,17 @@ def enqueue(name: str, body: JobRequest, session: SessionDep) -> JobResult:
         counts = work.enqueue_ops(session, device, specs)
     session.commit()
     return JobResult(**counts)
+
+
+@router.post("/{name}/jobs:refine", response_model=RefineResult, dependencies=[AdminDep])
+def refine(name: str, body: RefineRequest, session: SessionDep) -> RefineResult:
+    """Queue `n` new ops near the training ops the kind's current predictor gets most
+    wrong (held-out error; the worst `worst_fraction` of them), in proportion to that
+    error. Counted as in /jobs: only ops neither measured nor queued are queued."""
+    with http_errors():
+        device = devices_repo.get_device(session, name)
+        counts = predictors_repo.refine(
+            session, device, body.kind, body.n, body.seed, body.worst_fraction
+        )
+    session.commit()
+    return RefineResult(**counts)

@@ -7,7 +7,7 @@ import pytest
 
 from latency_service.predictors.features import feature_names, feature_vector
 from latency_service.predictors.training import MIN_SAMPLES, train
-from profiler.features import features
+from profiler.features import features, kernels
 from profiler.ops import OpSpec
 from profiler.sampling import sample_ops
 
@@ -21,12 +21,27 @@ def test_a_roofline_law_is_recovered() -> None:
     specs = sample_ops("mbconv", 120, seed=1)
     trained = train("mbconv", specs, [roofline_law(s) for s in specs])
     assert trained.cv["roofline"]["rmspe"] < 0.01  # the linear model is exact here
-    assert trained.model in ("roofline", "roofline_forest")  # both carry the exact law
+    # every roofline variant carries the exact law
+    assert trained.model in ("roofline", "roofline_forest", "kernel_roofline", "kernel_forest")
     assert trained.rmspe < 0.01
     fresh = sample_ops("mbconv", 40, seed=99)
     pred = trained.predict(fresh)
     true = np.array([roofline_law(s) for s in fresh])
     assert np.max(np.abs(pred - true) / true) < 0.01
+
+
+def kernel_law(spec: OpSpec) -> float:
+    """A CPU-like law: a depthwise MAC costs 8x a 1x1 MAC, each kernel call 3 µs."""
+    cost = {"pw": 1e-9, "conv": 1e-9, "gconv": 2e-9, "dw": 8e-9, "fc": 1e-9}
+    return sum(cost[k.kernel] * k.macs + 0.003 for k in kernels(spec)) + 0.002
+
+
+def test_a_kernel_level_law_needs_the_kernel_roofline() -> None:
+    specs = sample_ops("mbconv", 150, seed=3)
+    trained = train("mbconv", specs, [kernel_law(s) for s in specs])
+    assert trained.cv["kernel_roofline"]["rmspe"] < 0.01
+    assert trained.cv["roofline"]["rmspe"] > 0.1  # one FLOPs coefficient cannot fit it
+    assert trained.model in ("kernel_roofline", "kernel_forest")
 
 
 def test_trees_learn_a_nonlinear_law_from_features() -> None:
@@ -35,7 +50,7 @@ def test_trees_learn_a_nonlinear_law_from_features() -> None:
     law = [0.01 + 1e-7 * features(s).flops ** 0.9 * stride2[s.key] for s in specs]
     trained = train("shuffle", specs, law)
     best = trained.cv[trained.model]
-    assert trained.model in ("random_forest", "hist_gbm", "roofline_forest")
+    assert trained.model in ("random_forest", "hist_gbm", "roofline_forest", "kernel_forest")
     assert best["within_10pct"] >= 0.7 and best["rmspe"] < 0.15
     constant = np.full(len(law), float(np.median(law)))  # what knowing nothing gives
     naive = np.mean(np.abs(constant - np.array(law)) / np.array(law) <= 0.10)

@@ -1,0 +1,339 @@
+"""The latency table a searcher optimises against: one space, layers x candidates, in ms.
+
+Searchers need the table as a tensor (differentiable expected latency for DARTS-style
+relaxations, exact sums for sampled architectures), but it comes from three places:
+the service (`HwlatClient.lut`), a `hwlat lut --out` JSON file, a `hwlat profile`
+file (hwlat-lut/1) or a ProxylessNAS-style YAML. All end in `LatencyTable.from_cells`.
+Every cell keeps where its number came from, so `check` can refuse missing or
+predicted cells *before* a search spends hours on a table with holes in it.
+
+Missing cells hold NaN (never 0: a forgotten `check` must not make an op look free);
+illegal cells hold 0.0 and are masked. Every layer is its own decision here, DARTS'
+shared `group`s included.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from profiler.lut import FORMAT as LUT_FORMAT
+from searchers.spaces import ArchError, SearchSpace, create_space
+
+if TYPE_CHECKING:  # the service imports searchers.spaces: no import at run time
+    from latency_service.client import HwlatClient
+
+SOURCES = ("measured", "predicted", "missing", "illegal")
+_BASE_PARAMS = ("space", "resolution", "width", "classes")
+_LISTED = 10  # cells named in an error before "and N more"
+
+
+def space_options(space: SearchSpace) -> dict[str, int]:
+    """The space's extra constructor parameters (DARTS' C and cells), as the service takes."""
+    return {k: v for k, v in space.params().items() if k not in _BASE_PARAMS}
+
+
+def _listing(items: list[str]) -> str:
+    more = len(items) - _LISTED
+    return "; ".join(items[:_LISTED]) + (f"; and {more} more" if more > 0 else "")
+
+
+@dataclass
+class LatencyTable:
+    space: SearchSpace
+    fixed_ms: float
+    table: torch.Tensor  # [layers x candidates] ms; 0.0 where illegal, NaN where missing
+    mask: torch.Tensor  # bool, True where the candidate is legal in the layer
+    source: list[list[str]]  # per cell, one of SOURCES
+    meta: dict[str, Any] = field(default_factory=dict)
+    fixed_source: list[str] = field(default_factory=list)  # per fixed op
+    _moved: dict[tuple[torch.device, torch.dtype], torch.Tensor] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    # --- constructors ----------------------------------------------------------------
+    @classmethod
+    def from_cells(
+        cls,
+        space: SearchSpace,
+        lookup: Mapping[str, tuple[float, str]],
+        meta: Mapping[str, Any] | None = None,
+    ) -> LatencyTable:
+        """The core constructor: `op key -> (ms, source)`; absent keys become missing."""
+
+        def cell(key: str) -> tuple[float, str]:
+            if key not in lookup or lookup[key][1] == "missing":
+                return math.nan, "missing"
+            ms, src = lookup[key]
+            if src not in ("measured", "predicted"):
+                raise ValueError(f"{key}: source must be measured or predicted, got {src!r}")
+            if isinstance(ms, bool) or not isinstance(ms, int | float) or not 0 <= ms < math.inf:
+                raise ValueError(f"{key}: latency must be a finite number >= 0 ms, got {ms!r}")
+            return float(ms), src
+
+        fixed = [cell(op.key) for op in space.fixed_ops()]
+        rows = [
+            [cell(c.op.key) if c.op is not None else (0.0, "illegal") for c in layer.choices]
+            for layer in space.layers()
+        ]
+        return cls(
+            space=space,
+            fixed_ms=math.fsum(ms for ms, _ in fixed),
+            table=torch.tensor([[ms for ms, _ in r] for r in rows], dtype=torch.float64),
+            mask=torch.tensor([[s != "illegal" for _, s in r] for r in rows], dtype=torch.bool),
+            source=[[s for _, s in r] for r in rows],
+            meta=dict(meta or {}),
+            fixed_source=[s for _, s in fixed],
+        )
+
+    @classmethod
+    def from_service(cls, client: HwlatClient, device: str, space: SearchSpace) -> LatencyTable:
+        """One `lut` call; the answer must lay out exactly this space's ops."""
+        opts = space_options(space) or None
+        out = client.lut(device, space.name, space.resolution, space.width, space.classes, opts)
+        meta = {"from": f"device {device}", "device": out.device, "revision": out.revision}
+        try:
+            _, cells = _service_cells(out.model_dump(mode="json"), space)
+        except ValueError as exc:
+            raise ValueError(f"device {device}: {exc}") from None
+        return cls.from_cells(space, cells, meta)
+
+    @classmethod
+    def from_file(cls, path: str | Path, space: SearchSpace | None = None) -> LatencyTable:
+        """A `hwlat lut --out` JSON, a `hwlat profile` file or a ProxylessNAS YAML, told
+        apart by content (a renamed file still loads)."""
+        path = Path(path)
+        try:
+            text = path.read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValueError(f"{path}: cannot read the latency table ({exc})") from None
+        try:
+            data: Any = json.loads(text)
+        except json.JSONDecodeError:
+            data = _load_yaml(text, path)
+        try:
+            space, cells, meta = _parse(data, space)
+            return cls.from_cells(space, cells, {"from": str(path), **meta})
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(
+                f"{path}: malformed latency table ({type(exc).__name__}: {exc}); "
+                "write it again with `hwlat lut --out` or `hwlat profile`"
+            ) from None
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from None
+
+    # --- checks ----------------------------------------------------------------------
+    def cells(self, source: str) -> list[str]:
+        """'where (key)' of every fixed op and layer cell with this source."""
+        fixed = self.space.fixed_ops()
+        found = [
+            f"fixed[{i}] ({fixed[i].key})" for i, s in enumerate(self.fixed_source) if s == source
+        ]
+        for layer, row in zip(self.space.layers(), self.source, strict=True):
+            for choice, s in zip(layer.choices, row, strict=True):
+                if s == source and choice.op is not None:
+                    found.append(f"{layer.name}/{choice.name} ({choice.op.key})")
+        return found
+
+    def check(self, allow_predicted: bool = False) -> None:
+        """Refuse a table with holes (always) or with predicted cells (unless allowed)."""
+        origin = self.meta.get("from", "latency table")
+        missing = self.cells("missing")
+        if missing:
+            raise ValueError(
+                f"{origin}: {len(missing)} cells have no latency: {_listing(missing)}; "
+                "have them measured (`hwlat jobs add` or `hwlat profile`) or train a predictor"
+            )
+        predicted = self.cells("predicted")
+        if predicted and not allow_predicted:
+            raise ValueError(
+                f"{origin}: {len(predicted)} cells are predicted, not measured: "
+                f"{_listing(predicted)}; pass --allow-predicted to use predicted cells"
+            )
+
+    # --- latency ---------------------------------------------------------------------
+    def expected(self, probs: torch.Tensor) -> torch.Tensor:
+        """fixed + sum_l sum_i p[l,i] T[l,i]: the relaxed latency, differentiable in probs.
+        Probs must be zero on illegal cells (not checked: no host sync in a training step)."""
+        if tuple(probs.shape) != tuple(self.table.shape):
+            raise ValueError(
+                f"probs: expected shape {tuple(self.table.shape)} (layers x candidates), "
+                f"got {tuple(probs.shape)}"
+            )
+        slot = (probs.device, probs.dtype)
+        if slot not in self._moved:
+            self._moved[slot] = self.table.to(device=probs.device, dtype=probs.dtype)
+        return (probs * self._moved[slot]).sum() + self.fixed_ms
+
+    def index(self, arch: Any) -> list[int]:
+        """Column indices of an architecture given as names (or its JSON) or indices."""
+        layers = self.space.layers()
+        if _is_indices(arch):
+            if len(arch) != len(layers):
+                raise ArchError(f"choices: expected {len(layers)} entries, got {len(arch)}")
+            idx = [int(i) for i in arch]
+            for layer, i in zip(layers, idx, strict=True):
+                if not 0 <= i < len(self.space.candidates):
+                    raise ArchError(f"{layer.name}: candidate index {i} out of range")
+                layer.op(layer.choices[i].name)  # raises ArchError when illegal
+            return idx
+        names = self.space.parse_arch(arch)
+        if not isinstance(names, tuple) or len(names) != len(layers):
+            raise ValueError(
+                f"{self.space.name}: architectures are not one name per layer; pass indices"
+            )
+        column = {name: i for i, name in enumerate(self.space.candidates)}
+        return [column[name] for name in names]
+
+    def names(self, indices: Sequence[int]) -> tuple[str, ...]:
+        return tuple(self.space.candidates[i] for i in self.index(list(indices)))
+
+    def exact(self, arch: Any) -> float:
+        """The table latency of one architecture (fixed ops included)."""
+        idx = self.index(arch)
+        return self.fixed_ms + math.fsum(float(self.table[row, i]) for row, i in enumerate(idx))
+
+    def bounds(self) -> tuple[float, float]:
+        """(min, max) table latency over all architectures (each layer independently)."""
+        legal_lo = torch.where(self.mask, self.table, math.inf).min(dim=1).values
+        legal_hi = torch.where(self.mask, self.table, -math.inf).max(dim=1).values
+        return self.fixed_ms + float(legal_lo.sum()), self.fixed_ms + float(legal_hi.sum())
+
+    def cells_ms(self) -> dict[str, Any]:
+        """A JSON-able summary: bounds, counts per source, legal cells per layer."""
+        counts = {s: sum(row.count(s) for row in self.source) for s in SOURCES}
+        lo, hi = self.bounds()
+        layers = {
+            layer.name: {
+                c.name: (None if s == "missing" else float(self.table[row, i]))
+                for i, (c, s) in enumerate(zip(layer.choices, self.source[row], strict=True))
+                if s != "illegal"
+            }
+            for row, layer in enumerate(self.space.layers())
+        }
+        return {
+            **self.meta,
+            **self.space.params(),
+            "fixed_ms": self.fixed_ms,
+            "min_ms": lo,
+            "max_ms": hi,
+            "cells": counts,
+            "layers": layers,
+        }
+
+
+def _is_indices(arch: Any) -> bool:
+    return (
+        isinstance(arch, Sequence)
+        and not isinstance(arch, str)
+        and len(arch) > 0
+        and all(isinstance(a, numbers.Integral) and not isinstance(a, bool) for a in arch)
+    )
+
+
+def _load_yaml(text: str, path: Path) -> Any:
+    try:
+        import yaml  # type: ignore[import-untyped]
+    except ImportError:  # PyYAML comes with the dev tools, not with hwlat itself
+        raise ValueError(f"{path}: not JSON, and reading YAML needs PyYAML") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: neither JSON nor YAML ({exc})") from None
+
+
+Cells = dict[str, tuple[float, str]]
+
+
+def _parse(data: Any, space: SearchSpace | None) -> tuple[SearchSpace, Cells, dict[str, Any]]:
+    """Tell the three file formats apart by their content."""
+    if isinstance(data, dict) and "format" in data:
+        if data["format"] != LUT_FORMAT:
+            raise ValueError(
+                f"format {data['format']!r} is not supported (this hwlat reads {LUT_FORMAT}); "
+                "profile again with this version's `hwlat profile`"
+            )
+        return _lut_file_cells(data, space)
+    if isinstance(data, dict) and "layers" in data and "fixed" in data:
+        space, cells = _service_cells(data, space)
+        return space, cells, {"device": data.get("device"), "revision": data.get("revision")}
+    if (
+        isinstance(data, dict)
+        and data
+        and all(isinstance(v, dict) and "mean" in v for v in data.values())
+    ):
+        if space is None:
+            raise ValueError(
+                "a ProxylessNAS YAML does not name its space; pass the space "
+                "(--space, --resolution, --width)"
+            )
+        cells = {}
+        for op in space.fixed_ops() + space.distinct_ops():
+            row = data.get(op.to_proxyless_key())  # two ops may share a ProxylessNAS key
+            if row is not None:
+                mean = row["mean"]  # YAML 1.1 reads `1e-05` (a float's repr) as a string
+                cells[op.key] = (float(mean) if isinstance(mean, str) else mean, "measured")
+        return space, cells, {"format": "proxyless-yaml"}
+    raise ValueError(
+        f"not a latency table; expected the JSON of `hwlat lut --out`, a {LUT_FORMAT} file "
+        "from `hwlat profile`, or a ProxylessNAS YAML (`hwlat lut --format proxyless-yaml`)"
+    )
+
+
+def _lut_file_cells(
+    data: dict[str, Any], space: SearchSpace | None
+) -> tuple[SearchSpace, Cells, dict[str, Any]]:
+    """Every op of a `hwlat profile` file is measured; failed ops stay missing."""
+    ops = data["ops"]
+    if space is None:
+        params = data.get("space")
+        if not isinstance(params, dict):
+            raise ValueError(
+                f"this {LUT_FORMAT} file does not say which space it was profiled for; "
+                "pass the space (--space, --resolution, --width)"
+            )
+        dtypes = {key.rsplit("|", 1)[-1] for key in ops}  # the profiled precision
+        extra = {"dtype": dtypes.pop()} if len(dtypes) == 1 else {}
+        kwargs = {k: v for k, v in params.items() if k != "space"}
+        space = create_space(params["space"], **kwargs, **extra)
+    cells = {key: (op["median_ms"], "measured") for key, op in ops.items()}
+    runtime = data.get("runtime") or {}
+    meta = {
+        "format": LUT_FORMAT,
+        "device": data.get("fingerprint_id"),
+        "runtime": runtime.get("runtime"),
+        "errors": len(data.get("errors") or {}),
+    }
+    return space, cells, meta
+
+
+def _service_cells(data: dict[str, Any], space: SearchSpace | None) -> tuple[SearchSpace, Cells]:
+    """`key -> (ms, source)` of a service LUT, after checking that its layout is the space's
+    (rebuilt from the table's own fields when not given)."""
+    if space is None:
+        options = (data.get("coverage") or {}).get("options") or {}
+        fields = {k: data[k] for k in ("resolution", "width", "classes")}
+        space = create_space(data["space"], **fields, **options)
+    if list(data["candidates"]) != list(space.candidates):
+        raise ValueError(f"candidates {data['candidates']} are not {space.name}'s")
+    fixed, layers = data["fixed"], data["layers"]
+    if [c["key"] for c in fixed] != [op.key for op in space.fixed_ops()]:
+        raise ValueError(f"its fixed ops are not those of {space.params()}")
+    if [layer["name"] for layer in layers] != [layer.name for layer in space.layers()]:
+        raise ValueError(f"its layers are not those of {space.params()}")
+    all_cells = list(fixed)
+    for got, layer in zip(layers, space.layers(), strict=True):
+        for c in layer.choices:
+            cell = got["cells"][c.name]
+            if (cell and cell["key"]) != (c.op and c.op.key):
+                raise ValueError(f"{layer.name}/{c.name}: not the op of {space.params()}")
+            all_cells += [cell] if cell else []
+    cells = {c["key"]: (c["ms"], c["source"]) for c in all_cells if c["source"] != "missing"}
+    return space, cells

@@ -1,0 +1,58 @@
+"""Latency losses as defined in the papers, and the hard-target controller."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from searchers.losses import HardTarget, SoftLatency
+
+
+def test_soft_forms_match_their_definitions() -> None:
+    ce, lat = torch.tensor(1.7), torch.tensor(2.5)  # ms
+    fb = SoftLatency("fbnet")
+    assert float(fb(ce, lat)) == pytest.approx(1.7 * 0.2 * math.log(2500.0) ** 0.6)
+    mul = SoftLatency("mul#log", target_ms=2.0, alpha=1.0, beta=0.6)
+    assert float(mul(ce, lat)) == pytest.approx(1.7 * (math.log(2500) / math.log(2000)) ** 0.6)
+    add = SoftLatency("add#linear", target_ms=2.0, lam=0.1)
+    assert float(add(ce, lat)) == pytest.approx(1.7 + 0.1 * 0.25)
+
+
+def test_log_forms_stay_increasing_under_one_millisecond() -> None:
+    ce = torch.tensor(1.0)
+    mul = SoftLatency("mul#log", target_ms=0.5)
+    assert float(mul(ce, torch.tensor(0.4))) < float(mul(ce, torch.tensor(0.6)))
+    fb = SoftLatency("fbnet")
+    assert float(fb(ce, torch.tensor(0.4))) < float(fb(ce, torch.tensor(0.6)))
+
+
+def test_dual_ascent_moves_lambda_toward_the_target() -> None:
+    h = HardTarget(10.0, "eq", tolerance=0.05, step=0.5)
+    h.update(12.0)  # 20% over: 4 tolerances
+    assert h.lam == pytest.approx(2.0)
+    h.update(8.0)  # 20% under: back down, below zero allowed for eq
+    h.update(8.0)
+    assert h.lam == pytest.approx(-2.0)
+    le = HardTarget(10.0, "le", step=0.5)
+    le.update(8.0)
+    assert le.lam == 0.0  # under the budget costs nothing
+    assert le.satisfied(9.9) and not le.satisfied(10.1)
+    assert h.satisfied(10.49) and not h.satisfied(10.51)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"target_ms": 0.0}, {"target_ms": float("nan")}, {"target_ms": 1.0, "tolerance": 0.0}],
+)
+def test_bad_targets_are_refused(kwargs: dict[str, float]) -> None:
+    with pytest.raises(ValueError):
+        HardTarget(**kwargs)  # type: ignore[arg-type]
+
+
+def test_soft_forms_need_a_reference_except_fbnet() -> None:
+    with pytest.raises(ValueError, match="--target-ms"):
+        SoftLatency("mul#log")
+    with pytest.raises(ValueError, match="loss"):
+        SoftLatency("l2")

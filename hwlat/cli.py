@@ -56,10 +56,11 @@ def root(
 
 @app.command()
 def demo(
-    out_dir: Path = typer.Option(Path("demo-output"), "--out-dir", help="Where the LUT goes."),
-    quick: bool = typer.Option(False, "--quick", help="Tiny timing budget (smoke tests)."),
+    out_dir: Path = typer.Option(Path("demo-output"), "--out-dir", help="Service DB, logs."),
+    quick: bool = typer.Option(False, "--quick", help="Tiny budgets (smoke tests)."),
 ) -> None:
-    """The main job end to end: spaces, a local profile of fbnet@32, its latency table."""
+    """The main job end to end: service, agent, predictors, a ProxylessNAS search to a
+    latency target, and the searched network measured."""
     console = Console()
     console.print(f"[bold]hwlat {__version__}[/bold] demo\n")
     run_demo(console, out_dir, quick=quick)

@@ -27,6 +27,7 @@ from searchers._registry import create_searcher, list_searchers
 from searchers.base import SearchConfig, Searcher, SearchResult
 from searchers.latency import LatencyTable
 from searchers.losses import LOSSES, HardTarget, LatencyLoss, SoftLatency
+from searchers.retrain import retrain
 from searchers.spaces import SearchSpace, create_space
 
 FORMAT = "hwlat-arch/1"
@@ -45,6 +46,13 @@ def search(
     soft: Annotated[
         bool, typer.Option("--soft", help="A fixed latency weight, no repair.")
     ] = False,
+    calibrated: Annotated[
+        bool,
+        typer.Option(
+            "--calibrated-target",
+            help="--target-ms is end to end: map it through the device's calibration.",
+        ),
+    ] = False,
     loss: Annotated[str, typer.Option("--loss", help=" | ".join(LOSSES))] = "mul#log",
     dataset: Annotated[str, typer.Option("--dataset")] = "digits",
     epochs: Annotated[int, typer.Option("--epochs", min=1)] = 3,
@@ -55,6 +63,9 @@ def search(
     mode: Annotated[str, typer.Option("--mode", help="proxyless: full_v2 or two")] = "full_v2",
     seed: Annotated[int, typer.Option("--seed")] = 0,
     allow_predicted: Annotated[bool, typer.Option("--allow-predicted")] = False,
+    retrain_epochs: Annotated[
+        int, typer.Option("--retrain-epochs", min=0, help="Train the result from scratch.")
+    ] = 2,
     verify: Annotated[bool, typer.Option("--verify/--no-verify")] = True,
     runtime: Annotated[str | None, typer.Option("--runtime", help="With --lut.")] = None,
     out: Annotated[Path, typer.Option("--out")] = Path("arch.json"),
@@ -67,7 +78,8 @@ def search(
         fail(f"searcher: one of {', '.join(list_searchers_loaded())}, got {searcher!r}")
     if (device is None) == (lut is None):
         fail("give the table with either --device NAME (service) or --lut FILE")
-    latency = _latency(target_ms, tolerance, constraint, soft, loss)
+    if calibrated and device is None:
+        fail("--calibrated-target needs --device (the calibration lives in the service)")
     config = SearchConfig(epochs, warmup_epochs, 1, lr, 4e-5, arch_lr, seed)
     plain = create_space(space_name, resolution=resolution, width=width)
     data = datasets.load(dataset, plain.resolution, batch_size, seed)
@@ -76,10 +88,16 @@ def search(
     with client(server, admin_token, token) as c:
         table = _table(space, device, lut, c)
         table.check(allow_predicted)
+        mapped = None
+        if calibrated and target_ms is not None:
+            target_ms, mapped = table_target(c, device, space, target_ms)  # type: ignore[arg-type]
+        latency = _latency(target_ms, tolerance, constraint, soft, loss)
         kw: dict[str, Any] = {"mode": mode} if searcher == "proxyless" else {}
         s = create_searcher(searcher, table=table, data=data, config=config, latency=latency, **kw)
         result = _run(s, console)
         record = export(s, result, table, latency, c if device else None, device)
+        record["target"]["end_to_end"] = mapped
+        record["retrain_acc"] = retrain(space, record["arch"], data, retrain_epochs, seed=seed)
         if verify:
             record["measured"] = (
                 measure_on_device(c, device, space, record["arch"])
@@ -109,6 +127,29 @@ def _latency(
         fail(f"--constraint: eq or le, got {constraint!r}")
     c: Literal["eq", "le"] = "eq" if constraint == "eq" else "le"
     return HardTarget(target_ms, c, tolerance)  # type: ignore[arg-type]
+
+
+def table_target(
+    c: Any, device: str, space: SearchSpace, target_ms: float
+) -> tuple[float, dict[str, Any]]:
+    """The table latency whose calibrated estimate is `target_ms` end to end. The device's
+    calibration is affine in the table sum (measured ≈ a·sum + b·ops + c) and a chain
+    architecture always has the same number of ops, so the map is exact and monotone."""
+    arch = space.arch_to_json(space.random_arch(0))
+    est = c.estimate(device, {**space.params(), "arch": arch})
+    cal = est.calibration
+    if not cal.get("available") or cal["coef"][0] <= 0:
+        fail(
+            f"--calibrated-target: device {device} has no usable calibration yet; measure "
+            f"networks end to end first (`hwlat validate --device {device} --space "
+            f"{space.name}`)"
+        )
+    a, b = cal["coef"]
+    table_ms = (target_ms - b * est.ops - cal["intercept"]) / a
+    if table_ms <= 0:
+        fail(f"--target-ms {target_ms}: below what the calibration says any network can do")
+    info = {"target_ms": target_ms, "table_target_ms": table_ms, "calibration": cal}
+    return table_ms, info
 
 
 def _table(space: SearchSpace, device: str | None, lut: Path | None, c: Any) -> LatencyTable:
@@ -183,7 +224,10 @@ def print_summary(console: Console, record: dict[str, Any]) -> None:
     t.add_column("value", justify="right")
     target = record["target"]
     if target.get("target_ms"):
-        t.add_row("target", f"{target['target_ms']:.3f} ms ({target['mode']})")
+        t.add_row("target (table)", f"{target['target_ms']:.3f} ms ({target['mode']})")
+    e2e = target.get("end_to_end")
+    if e2e:
+        t.add_row("target end to end", f"{e2e['target_ms']:.3f} ms (calibrated)")
     t.add_row("table latency", f"{record['table_ms']:.3f} ms")
     est = record.get("estimate") or {}
     if est.get("calibrated_ms"):
@@ -192,8 +236,13 @@ def print_summary(console: Console, record: dict[str, Any]) -> None:
     if m:
         t.add_row("measured end to end", f"{m['median_ms']:.3f} ms ({m['where']})")
         t.add_row("table vs measured", f"{record['table_ms'] / m['median_ms'] - 1:+.1%}")
+        if est.get("calibrated_ms"):
+            t.add_row("calibrated vs measured", f"{est['calibrated_ms'] / m['median_ms'] - 1:+.1%}")
     if record.get("repair"):
         t.add_row("layers repaired", str(len(record["repair"]["changed"])))
-    t.add_row("validation accuracy (shared weights)", f"{record['val_acc']:.1%}")
+    t.add_row("val. accuracy, supernet weights", f"{record['val_acc']:.1%}")
+    acc = record.get("retrain_acc") or []
+    if acc:
+        t.add_row(f"val. accuracy, retrained {len(acc)} epochs", f"{acc[-1]:.1%}")
     console.print(t)
     console.print("choices: " + " ".join(record["arch"]["choices"]))

@@ -51,6 +51,33 @@ def sample_archs(space: SearchSpace, n: int, seed: int) -> list[dict[str, Any]]:
     return list(archs.values())
 
 
+def spread_archs(space: SearchSpace, n: int, seed: int) -> list[dict[str, Any]]:
+    """`n` architectures spread from the space's cheapest to its most expensive: the k-th
+    picks, per layer, a candidate near rank quantile k/(n-1) of that layer's candidates
+    by FLOPs (±1 rank at random). Uniform samples bunch around the middle of the latency
+    range, which leaves a calibration's slope, and a ranking test, to noise."""
+    import random
+
+    from profiler.features import features
+
+    rng, archs = random.Random(seed), dict[str, dict[str, Any]]()
+    ranked = [
+        sorted(layer.legal, key=lambda c: features(c.op).flops if c.op else 0)
+        for layer in space.layers()
+    ]
+    for k in range(n * 20):
+        q = (k % n) / max(n - 1, 1)
+        names = []
+        for cands in ranked:
+            i = round(q * (len(cands) - 1)) + rng.choice((-1, 0, 1))
+            names.append(cands[min(max(i, 0), len(cands) - 1)].name)
+        arch = space.arch_to_json(names)
+        archs.setdefault(json.dumps(arch, sort_keys=True), arch)
+        if len(archs) == n:
+            break
+    return list(archs.values())
+
+
 def measure_remote(
     c: HwlatClient,
     device: str,
@@ -163,6 +190,9 @@ def validate(
     networks: Annotated[int, typer.Option("--networks", min=2, max=1000)] = 30,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     local: Annotated[bool, typer.Option("--local", help="Measure on this machine.")] = False,
+    spread: Annotated[
+        bool, typer.Option("--spread", help="Cheapest to largest, not uniform samples.")
+    ] = False,
     threads: Annotated[int | None, typer.Option("--threads", help="With --local.")] = None,
     out_dir: Annotated[Path, typer.Option("--out-dir")] = Path("validate-output"),
     timeout_s: Annotated[float, typer.Option("--timeout-s")] = 3600.0,
@@ -174,7 +204,7 @@ def validate(
     """Check table-sum and calibrated estimates against end-to-end measurements."""
     options = _options(option or [])
     space = create_space(space_name, resolution=resolution, width=width, classes=classes, **options)
-    archs = sample_archs(space, networks, seed)
+    archs = (spread_archs if spread else sample_archs)(space, networks, seed)
     with client(server, admin_token, token) as c:
         measured = (
             measure_local(c, device, space, archs, threads)

@@ -80,12 +80,17 @@ def test_usage_error_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_demo_runs_end_to_end(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """The main job, quick budgets: service, agent, predictors, search, measurement."""
     code, out, _ = run(capsys, "demo", "--quick", "--out-dir", str(tmp_path))
     assert code == 0
-    for name in ("darts", "fbnet", "proxyless", "spos", "tbs22", "µs"):
-        assert name in out
-    lut = json.loads((tmp_path / "lut-fbnet32-ort-mobile-quick.json").read_text())
-    assert len(lut["ops"]) == 104 and not lut["errors"]
+    for text in ("proxyless-mobile", "mbconv", "epoch 1", "measured end to end", "service stopped"):
+        assert text in out
+    record = json.loads((tmp_path / "arch.json").read_text())
+    target = record["target"]
+    assert abs(record["table_ms"] / target["target_ms"] - 1) <= 0.03  # the hard target held
+    assert target["end_to_end"]["target_ms"] > 0
+    assert record["measured"]["median_ms"] > 0 and record["estimate"]["calibrated_ms"] > 0
+    assert len(record["retrain_acc"]) == 1
 
 
 def test_console_script_entry_point() -> None:

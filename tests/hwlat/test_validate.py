@@ -108,3 +108,21 @@ def test_validate_end_to_end(
         assert code == 1 and "is not device cpu" in capsys.readouterr().err  # other settings
     finally:
         svc.stop()
+
+
+def test_spread_archs_go_from_cheapest_to_largest() -> None:
+    from hwlat.validate import sample_archs, spread_archs
+    from profiler.features import features
+    from searchers.spaces import create_space
+
+    space = create_space("fbnet", resolution=32, width=0.5)
+
+    def mflops(a: dict) -> float:  # type: ignore[type-arg]
+        return sum(features(op).flops for op in space.arch_ops(a)) / 1e6
+
+    spread = [mflops(a) for a in spread_archs(space, 8, seed=0)]
+    uniform = [mflops(a) for a in sample_archs(space, 8, seed=0)]
+    assert len(set(map(str, spread_archs(space, 8, seed=0)))) == 8
+    assert spread_archs(space, 8, seed=0) == spread_archs(space, 8, seed=0)
+    assert max(spread) - min(spread) > 2 * (max(uniform) - min(uniform))
+    assert spread[0] == min(spread) and spread[-1] == max(spread)

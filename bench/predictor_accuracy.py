@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from hwlat.validate import sample_archs
+from hwlat.validate import sample_archs, spread_archs
 from latency_service.client import HwlatClient
 from profiler.sampling import sample_ops
 from searchers.spaces import create_space
@@ -38,6 +38,7 @@ def main() -> None:
     ap.add_argument("--networks", type=int, default=20)
     ap.add_argument("--space", default="fbnet")
     ap.add_argument("-r", "--resolution", type=int, default=32)
+    ap.add_argument("--spread", action="store_true", help="networks cheapest to largest")
     args = ap.parse_args()
     space = create_space(args.space, resolution=args.resolution)
     with tempfile.TemporaryDirectory() as tmp:
@@ -59,7 +60,9 @@ def main() -> None:
                 admin.enqueue_space("bench", args.space, args.resolution)
                 nets = [
                     {"space": args.space, "resolution": args.resolution, "arch": a}
-                    for a in sample_archs(space, args.networks, seed=1)
+                    for a in (spread_archs if args.spread else sample_archs)(
+                        space, args.networks, seed=1
+                    )
                 ]
                 admin.enqueue_networks("bench", nets)
                 t0 = time.perf_counter()
@@ -90,6 +93,7 @@ def main() -> None:
                     "--out-dir",
                     str(d / "val"),
                     "--json",
+                    *(["--spread"] if args.spread else []),
                 ],
                 env=env,
                 check=True,
@@ -102,6 +106,7 @@ def main() -> None:
     print(
         f"command: .venv/bin/python bench/predictor_accuracy.py --runtime {args.runtime} "
         f"--samples {args.samples} --networks {args.networks}"
+        + (" --spread" if args.spread else "")
     )
     print(
         f"device needed {device.measurements} op measurements + {args.networks} networks, "

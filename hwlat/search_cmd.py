@@ -57,6 +57,9 @@ def search(
     dataset: Annotated[str, typer.Option("--dataset")] = "digits",
     epochs: Annotated[int, typer.Option("--epochs", min=1)] = 3,
     warmup_epochs: Annotated[int, typer.Option("--warmup-epochs", min=0)] = 0,
+    arch_every: Annotated[
+        int, typer.Option("--arch-every", min=1, help="An architecture step every k steps.")
+    ] = 1,
     arch_lr: Annotated[float, typer.Option("--arch-lr")] = 0.05,
     lr: Annotated[float, typer.Option("--lr")] = 0.02,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 64,
@@ -80,7 +83,7 @@ def search(
         fail("give the table with either --device NAME (service) or --lut FILE")
     if calibrated and device is None:
         fail("--calibrated-target needs --device (the calibration lives in the service)")
-    config = SearchConfig(epochs, warmup_epochs, 1, lr, 4e-5, arch_lr, seed)
+    config = SearchConfig(epochs, warmup_epochs, arch_every, lr, 4e-5, arch_lr, seed)
     plain = create_space(space_name, resolution=resolution, width=width)
     data = datasets.load(dataset, plain.resolution, batch_size, seed)
     space = create_space(space_name, resolution=resolution, width=width, classes=data.classes)
@@ -92,6 +95,8 @@ def search(
         if calibrated and target_ms is not None:
             target_ms, mapped = table_target(c, device, space, target_ms)  # type: ignore[arg-type]
         latency = _latency(target_ms, tolerance, constraint, soft, loss)
+        if isinstance(latency, HardTarget):
+            _reachable(table, latency)
         kw: dict[str, Any] = {"mode": mode} if searcher == "proxyless" else {}
         s = create_searcher(searcher, table=table, data=data, config=config, latency=latency, **kw)
         result = _run(s, console)
@@ -150,6 +155,17 @@ def table_target(
         fail(f"--target-ms {target_ms}: below what the calibration says any network can do")
     info = {"target_ms": target_ms, "table_target_ms": table_ms, "calibration": cal}
     return table_ms, info
+
+
+def _reachable(table: LatencyTable, hard: HardTarget) -> None:
+    """Refuse a target no architecture of the table can meet before training anything."""
+    lo, hi = table.bounds()
+    t, tol = hard.target_ms, hard.tolerance
+    if t < lo or (hard.constraint == "eq" and t * (1 - tol) > hi):
+        fail(
+            f"--target-ms {t:g}: the achievable range of this table is {lo:.4g}..{hi:.4g} ms "
+            "(fixed ops included); pick a target inside it"
+        )
 
 
 def _table(space: SearchSpace, device: str | None, lut: Path | None, c: Any) -> LatencyTable:

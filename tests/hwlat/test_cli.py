@@ -83,7 +83,7 @@ def test_demo_runs_end_to_end(capsys: pytest.CaptureFixture[str], tmp_path: Path
     """The main job, quick budgets: service, agent, predictors, search, measurement."""
     code, out, _ = run(capsys, "demo", "--quick", "--out-dir", str(tmp_path))
     assert code == 0
-    for text in ("proxyless-mobile", "mbconv", "epoch 1", "measured end to end", "service stopped"):
+    for text in ("proxyless-mobile", "mbconv", "epoch 1", "measured end to end", "stopped"):
         assert text in out
     record = json.loads((tmp_path / "arch.json").read_text())
     target = record["target"]

@@ -16,7 +16,18 @@ from profiler.lut import new_lut, save_lut
 from searchers.latency import LatencyTable
 from searchers.spaces import SearchSpace, create_space
 
-ARGS = ("--space", "proxyless-mobile", "-r", "16", "-w", "0.25", "--dataset", "digits")
+ARGS = (
+    "--space",
+    "proxyless-mobile",
+    "-r",
+    "16",
+    "-w",
+    "0.25",
+    "--dataset",
+    "digits",
+    "--retrain-epochs",
+    "0",
+)
 
 
 def _lut(path: Path, space: SearchSpace, runtime: str | None = None) -> LatencyTable:
@@ -65,10 +76,13 @@ def test_search_verifies_on_this_machine(
     table = _lut(tmp_path / "lut.json", space, runtime="ort-cpu")
     _, hi = table.bounds()
     out = tmp_path / "arch.json"
-    argv = ["search", "fbnet", *ARGS, "--lut", str(tmp_path / "lut.json"), "--epochs", "1"]
+    argv = ["search", "proxyless", *ARGS, "--lut", str(tmp_path / "lut.json"), "--epochs", "1"]
     argv += ["--target-ms", f"{hi:.6f}", "--constraint", "le", "--out", str(out)]
+    argv += ["--retrain-epochs", "1"]  # the last one given wins
     assert main(argv) == 0, capsys.readouterr().err
-    measured = json.loads(out.read_text())["measured"]
+    record = json.loads(out.read_text())
+    measured = record["measured"]
+    assert len(record["retrain_acc"]) == 1
     assert measured["median_ms"] > 0 and measured["where"] == "here, ort-cpu"
     assert "measured end to end" in capsys.readouterr().out
 

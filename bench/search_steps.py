@@ -5,7 +5,7 @@ ProxylessNAS (`full_v2` and `two` architecture steps) and FBNet on proxyless-mob
 resolution 32, width 0.35, 10 classes, digits data (batch 64) and a synthetic
 roofline-like table (as tests/searchers/conftest.py). Each supernet is restricted to
 the first k candidates of every layer (k = 2, 3, 5, 7; the six-candidate layers keep
-all six at k = 7), as `_keep` in tests/searchers/test_supernet.py. For every
+all six at k = 7), with `SuperNet.keep_first`. For every
 configuration it prints:
 
 - weight-step and architecture-step time: median of `--reps` timed steps after
@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from torch import nn
 
 from profiler.features import features
 from searchers import data as datasets
@@ -43,7 +42,6 @@ from searchers.losses import SoftLatency
 from searchers.memory import step_memory
 from searchers.proxyless import ProxylessNAS
 from searchers.spaces import SearchSpace, create_space
-from searchers.supernet import SuperNet
 
 MIB = 2**20
 KINDS = ("proxyless full_v2", "proxyless two", "fbnet")
@@ -56,18 +54,6 @@ def flops_table(space: SearchSpace) -> LatencyTable:
     return LatencyTable.from_cells(
         space, {op.key: (0.005 + features(op).flops * 2e-8, "measured") for op in ops}
     )
-
-
-def keep(net: SuperNet, k: int) -> SuperNet:
-    """The same supernet with only the first k candidates of every layer (test's `_keep`)."""
-    for mixed in net.mixed():
-        mixed.columns = mixed.columns[:k]
-        mixed.candidates = nn.ModuleList(list(mixed.candidates)[:k])
-    kept = torch.zeros_like(net.mask)
-    for layer, mixed in enumerate(net.mixed()):
-        kept[layer, mixed.columns] = True
-    net.mask &= kept
-    return net
 
 
 @dataclass
@@ -90,7 +76,7 @@ def make(kind: str, k: int, table: LatencyTable, data: datasets.Data, device: st
         lo, hi = table.bounds()
         loss = SoftLatency("mul#log", target_ms=(lo + hi) / 2)
         searcher = ProxylessNAS(table, data, config, loss, mode=kind.split()[1])  # type: ignore[arg-type]
-    keep(searcher.net, k).to(device)  # in place: alpha stays the Adam optimizer's tensor
+    searcher.net.keep_first(k).to(device)  # in place: alpha stays the Adam optimizer's tensor
     searcher.w_opt = torch.optim.SGD(  # as Searcher's, over the kept candidates only
         searcher.net.weight_parameters(),
         lr=config.lr,

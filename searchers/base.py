@@ -110,6 +110,14 @@ class Searcher(ABC):
     def objective(self, ce: torch.Tensor, lat_ms: torch.Tensor) -> torch.Tensor:
         return self.latency(ce, lat_ms)
 
+    def train_weights(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        """One SGD step of the weights on the paths the mixed ops are set to run."""
+        loss = cross_entropy(self.net(x), y)
+        self.w_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.w_opt.step()
+        return loss.item()
+
     def after_arch_step(self) -> None:
         if self.hard is not None:
             self.hard.update(self.expected_ms().item())

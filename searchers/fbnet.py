@@ -51,11 +51,7 @@ class FBNet(Searcher):
     def weight_step(self, x: torch.Tensor, y: torch.Tensor, warmup: bool) -> float:
         with torch.no_grad():
             self.use(self.masks(warmup))
-        loss = cross_entropy(self.net(x), y)
-        self.w_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.w_opt.step()
-        return loss.item()
+        return self.train_weights(x, y)
 
     def arch_step(self, x: torch.Tensor, y: torch.Tensor) -> None:
         m = self.masks()

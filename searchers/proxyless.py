@@ -44,11 +44,7 @@ class ProxylessNAS(Searcher):
             p = probs[layer, mixed.columns]
             p = torch.ones_like(p) if warmup else p  # warm-up: uniform paths
             mixed.active, mixed.gates, mixed.weights = int(torch.multinomial(p, 1)), None, None
-        loss = cross_entropy(self.net(x), y)
-        self.w_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.w_opt.step()
-        return loss.item()
+        return self.train_weights(x, y)
 
     def arch_step(self, x: torch.Tensor, y: torch.Tensor) -> None:
         before = self.set_gates()

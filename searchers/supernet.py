@@ -121,5 +121,18 @@ class SuperNet(nn.Module):
                 raise ValueError(f"{mixed.name}: column {col} is illegal here")
             mixed.active, mixed.gates, mixed.weights = mixed.columns.index(col), None, None
 
+    def keep_first(self, k: int) -> SuperNet:
+        """Cut every layer to its first k candidates (benchmarks and tests of how a step
+        scales with the number of candidates)."""
+        for mixed in self.mixed():
+            mixed.columns = mixed.columns[:k]
+            mixed.candidates = nn.ModuleList(list(mixed.candidates)[:k])
+        legal: torch.Tensor = self.mask  # type: ignore[assignment]
+        kept = torch.zeros_like(legal)
+        for layer, mixed in enumerate(self.mixed()):
+            kept[layer, mixed.columns] = True
+        legal &= kept  # in place: the registered buffer
+        return self
+
     def mixed(self) -> list[MixedOp]:
         return list(self.layers)  # type: ignore[arg-type]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from searchers.base import SearchConfig
 from searchers.data import Data
@@ -56,21 +55,9 @@ def test_gated_path_passes_the_input_gradient_of_the_hot_path(small_space: Searc
     assert torch.allclose(x1.grad, x2.grad)
 
 
-def _keep(net: SuperNet, k: int) -> SuperNet:
-    """The same supernet with only the first k candidates of every layer."""
-    for mixed in net.mixed():
-        mixed.columns = mixed.columns[:k]
-        mixed.candidates = nn.ModuleList(list(mixed.candidates)[:k])
-    keep = torch.zeros_like(net.mask)
-    for layer, mixed in enumerate(net.mixed()):
-        keep[layer, mixed.columns] = True
-    net.mask &= keep
-    return net
-
-
 def _weight_step_memory(cls: type, table: LatencyTable, data: Data, k: int) -> int:
     searcher = cls(table, data, SearchConfig(epochs=1), HardTarget(1.0))
-    searcher.net = _keep(searcher.net, k)
+    searcher.net = searcher.net.keep_first(k)
     searcher.w_opt = torch.optim.SGD(searcher.net.weight_parameters(), lr=0.01)
     x, y = next(iter(data.train))
     torch.manual_seed(1)

@@ -15,30 +15,15 @@ import time
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
-from scipy.stats import kendalltau
 
 from hwlat.errors import fail
 from latency_service.cli import DEFAULT_SERVER, Admin, Server, Token, _options, client
 from latency_service.client import HwlatClient
-from latency_service.predictors.calibration import fit
+from latency_service.predictors.calibration import errors_of, fit
 from searchers.spaces import SearchSpace, create_space
-
-
-def errors_of(estimate: list[float], measured: list[float]) -> dict[str, float]:
-    est, true = np.asarray(estimate), np.asarray(measured)
-    rel = np.abs(est - true) / true
-    tau = kendalltau(est, true).statistic if len(true) > 1 else float("nan")
-    return {
-        "mean_abs_error": float(rel.mean()),
-        "max_abs_error": float(rel.max()),
-        "within_5pct": float(np.mean(rel <= 0.05)),
-        "within_10pct": float(np.mean(rel <= 0.10)),
-        "kendall_tau": float(tau),
-    }
 
 
 def sample_archs(space: SearchSpace, n: int, seed: int) -> list[dict[str, Any]]:

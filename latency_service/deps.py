@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Annotated
+from urllib.parse import unquote
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from latency_service.config import ServiceSettings
 from latency_service.db import session_scope
+from latency_service.metrics import ServiceMetrics
 from latency_service.models import Device
 from latency_service.repository.devices import device_for_token, same_secret
 
@@ -23,12 +25,18 @@ async def get_settings(request: Request) -> ServiceSettings:
     return settings
 
 
+async def get_metrics(request: Request) -> ServiceMetrics:
+    metrics: ServiceMetrics = request.app.state.metrics
+    return metrics
+
+
 def get_session(request: Request) -> Iterator[Session]:
     yield from session_scope(request.app.state.sessions)
 
 
 SettingsDep = Annotated[ServiceSettings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
+MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
@@ -59,18 +67,36 @@ def require_agent(creds: Credentials, session: SessionDep) -> Device:
     return device
 
 
+READ_COOKIE = "hwlat_token"  # a browser's read token for the dashboard (set on /login)
+
+
 async def require_reader(request: Request, creds: Credentials) -> None:
-    """Reads are open, or need any valid token (checked off the event loop)."""
+    """Reads are open, or need any valid token (checked off the event loop): as a bearer
+    header, or for a browser as the `hwlat_token` cookie. A cookie only ever grants
+    reads: admin and agent calls take the header alone, so a cross-site form cannot
+    write with it."""
     settings: ServiceSettings = request.app.state.settings
     if settings.read_access == "open":
         return
-    token = _token(creds)
+    cookie = unquote(request.cookies.get(READ_COOKIE, ""))  # the login page encodes it
+    token = _token(creds) if creds is not None or not cookie else cookie
     if same_secret(token, settings.admin_token) or same_secret(token, settings.read_token):
         return
     if not await run_in_threadpool(_is_agent_token, request, token):
         raise HTTPException(
             401, "unknown token: reads need a read, agent or admin token", headers=UNAUTHORIZED
         )
+
+
+async def require_page_reader(request: Request, creds: Credentials) -> None:
+    """`require_reader` for the dashboard: a browser without a valid token is sent to
+    /login (which asks for one) instead of getting a JSON 401."""
+    try:
+        await require_reader(request, creds)
+    except HTTPException as exc:
+        if exc.status_code != 401:
+            raise
+        raise HTTPException(303, "a read token is needed", headers={"Location": "/login"}) from None
 
 
 def _is_agent_token(request: Request, token: str) -> bool:
@@ -80,4 +106,5 @@ def _is_agent_token(request: Request, token: str) -> bool:
 
 AdminDep = Depends(require_admin)
 ReaderDep = Depends(require_reader)
+PageReaderDep = Depends(require_page_reader)
 AgentDevice = Annotated[Device, Depends(require_agent)]

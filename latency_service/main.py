@@ -11,7 +11,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from hwlat import __version__
 from latency_service.cache import ReadCache
 from latency_service.config import ServiceSettings
+from latency_service.dashboard import views as dashboard
 from latency_service.db import make_engine, session_factory
+from latency_service.metrics import RequestMetrics, ServiceMetrics
 from latency_service.routes import (
     agent,
     devices,
@@ -19,6 +21,7 @@ from latency_service.routes import (
     health,
     jobs,
     latency,
+    metrics,
     predictors,
 )
 from latency_service.routes._errors import validation_error
@@ -101,10 +104,15 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
     app.state.cache = ReadCache(app.state.sessions, ttl_s=settings.read_cache_s)
-    for module in (health, devices, jobs, agent, latency, predictors, estimates):
+    app.state.metrics = ServiceMetrics(app.state.sessions)
+    for module in (health, devices, jobs, agent, latency, predictors, estimates, metrics):
         app.include_router(module.router)
+    app.include_router(dashboard.router)  # read-only HTML pages at / and /devices/...
+    app.include_router(dashboard.public)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    # added last, so outermost: it also counts the 413s that BodyLimit answers itself
+    app.add_middleware(RequestMetrics, metrics=app.state.metrics)
     return app
 
 

@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.stats import kendalltau
 from sklearn.linear_model import LinearRegression
 
 MIN_NETWORKS = 5
@@ -61,3 +62,18 @@ def fit(sums: list[float], ops: list[int], measured: list[float]) -> Calibration
         float(math.sqrt(np.mean(raw**2))),
         tuple(float(v) for v in loo),
     )
+
+
+def errors_of(estimate: list[float], measured: list[float]) -> dict[str, float]:
+    """What `hwlat validate` and the dashboard report: relative |error| mean and max,
+    share within ±5% and ±10%, and Kendall τ between estimate and measurement."""
+    est, true = np.asarray(estimate), np.asarray(measured)
+    rel = np.abs(est - true) / true
+    tau = kendalltau(est, true).statistic if len(true) > 1 else float("nan")
+    return {
+        "mean_abs_error": float(rel.mean()),
+        "max_abs_error": float(rel.max()),
+        "within_5pct": float(np.mean(rel <= 0.05)),
+        "within_10pct": float(np.mean(rel <= 0.10)),
+        "kendall_tau": float(tau),
+    }

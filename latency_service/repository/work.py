@@ -9,10 +9,11 @@ same item even where row locks do not exist (SQLite).
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import CursorResult, Result, and_, func, select, update
 from sqlalchemy.orm import Session
 
 from latency_service.errors import Forbidden, NotFound
@@ -23,6 +24,7 @@ from latency_service.repository.ops import ensure_ops
 from profiler.ops import OpSpec
 
 ACTIVE = ("pending", "leased")
+STATES = ("pending", "leased", "done", "failed")
 
 
 def enqueue_ops(s: Session, device: Device, specs: list[OpSpec]) -> dict[str, int]:
@@ -54,13 +56,14 @@ def enqueue_ops(s: Session, device: Device, specs: list[OpSpec]) -> dict[str, in
     }
 
 
-def expire_leases(s: Session, device: Device, max_attempts: int) -> None:
-    """Leases past their expiry go back to pending, or fail after max_attempts."""
+def expire_leases(s: Session, device: Device, max_attempts: int) -> int:
+    """Leases past their expiry go back to pending, or fail after max_attempts.
+    Returns how many items were expired (both kinds), for the caller to report."""
     now = utcnow()
     expired = and_(
         WorkItem.device_id == device.id, WorkItem.state == "leased", WorkItem.lease_expires_at < now
     )
-    s.execute(
+    failed = s.execute(
         update(WorkItem)
         .where(expired, WorkItem.attempts >= max_attempts)
         .values(
@@ -71,17 +74,33 @@ def expire_leases(s: Session, device: Device, max_attempts: int) -> None:
             updated_at=now,
         )
     )
-    s.execute(
+    requeued = s.execute(
         update(WorkItem)
         .where(expired)
         .values(state="pending", lease_id=None, lease_expires_at=None, updated_at=now)
     )
+    # an UPDATE's result is a CursorResult (Session.execute is typed for any statement);
+    # the failed rows are no longer 'leased', so the second UPDATE never counts them again
+    return _rowcount(failed) + _rowcount(requeued)
 
 
-def lease(
-    s: Session, device: Device, n: int, lease_s: float, max_attempts: int
-) -> tuple[str | None, datetime | None, list[WorkItem]]:
-    expire_leases(s, device, max_attempts)
+def _rowcount(result: Result[Any]) -> int:
+    return int(cast(CursorResult[Any], result).rowcount)
+
+
+@dataclass(frozen=True)
+class Leased:
+    """What `lease` did: the new lease (id None when nothing was pending) and how many
+    expired items it found first."""
+
+    lease_id: str | None
+    expires: datetime | None
+    items: list[WorkItem]
+    expired: int
+
+
+def lease(s: Session, device: Device, n: int, lease_s: float, max_attempts: int) -> Leased:
+    expired = expire_leases(s, device, max_attempts)
     pick = (
         select(WorkItem.id)
         .where(WorkItem.device_id == device.id, WorkItem.state == "pending")
@@ -91,7 +110,7 @@ def lease(
     )
     ids = list(s.scalars(pick))
     if not ids:
-        return None, None, []
+        return Leased(None, None, [], expired)
     lease_id, expires = secrets.token_hex(16), utcnow() + timedelta(seconds=lease_s)
     s.execute(
         update(WorkItem)
@@ -108,7 +127,7 @@ def lease(
         s.scalars(select(WorkItem).where(WorkItem.lease_id == lease_id).order_by(WorkItem.id))
     )
     device.last_seen_at = utcnow()
-    return lease_id, expires, items
+    return Leased(lease_id, expires, items, expired)
 
 
 def _lease_items(s: Session, device: Device, lease_id: str) -> list[WorkItem]:
@@ -244,6 +263,24 @@ def _store_result(s: Session, device: Device, item: WorkItem, run_id: str, r: An
         )
     item.state, item.lease_id, item.lease_expires_at = "done", None, None
     s.flush()
+
+
+def queue_depth(s: Session) -> list[tuple[str, str, int]]:
+    """(device name, state, work items) for every device and every state, 0 included: a
+    series that vanished at zero would read as 'no data' rather than 'queue empty'.
+    One GROUP BY over the queue index; devices without items come from the outer join."""
+    rows = s.execute(
+        select(Device.name, WorkItem.state, func.count(WorkItem.id))
+        .outerjoin(WorkItem, WorkItem.device_id == Device.id)
+        .group_by(Device.name, WorkItem.state)
+    ).all()
+    counts = {(name, state): n for name, state, n in rows if state is not None}
+    states = list(STATES) + sorted({state for _, state in counts} - set(STATES))
+    return [
+        (name, state, counts.get((name, state), 0))
+        for name in sorted({name for name, _, _ in rows})
+        for state in states
+    ]
 
 
 def list_work(s: Session, device: Device, state: str | None, limit: int) -> list[WorkItem]:

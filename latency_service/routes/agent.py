@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 
-from latency_service.deps import AgentDevice, SessionDep, SettingsDep
+from latency_service.deps import AgentDevice, MetricsDep, SessionDep, SettingsDep
 from latency_service.repository import devices as devices_repo
 from latency_service.repository import work
 from latency_service.routes._errors import http_errors
@@ -52,15 +52,17 @@ def hello(
 
 @router.post("/lease", response_model=Lease)
 def lease(
-    body: LeaseRequest, device: AgentDevice, session: SessionDep, settings: SettingsDep
+    body: LeaseRequest,
+    device: AgentDevice,
+    session: SessionDep,
+    settings: SettingsDep,
+    metrics: MetricsDep,
 ) -> Lease:
     """Lease up to `max_items` pending items of the token's device (none: empty list)."""
-    lease_id, expires, items = work.lease(
-        session, device, body.max_items, settings.lease_s, settings.max_attempts
-    )
+    leased = work.lease(session, device, body.max_items, settings.lease_s, settings.max_attempts)
     out = Lease(
-        lease_id=lease_id,
-        expires_at=expires,
+        lease_id=leased.lease_id,
+        expires_at=leased.expires,
         items=[
             LeaseItem(
                 item_id=i.id,
@@ -70,10 +72,12 @@ def lease(
                 network=i.network,
                 attempts=i.attempts,
             )
-            for i in items
+            for i in leased.items
         ],
     )
     session.commit()
+    # expired leases are found here, when the device's agents next ask for work
+    metrics.leases_expired.labels(device=device.name).inc(leased.expired)
     return out
 
 
@@ -95,15 +99,30 @@ def upload(
     device: AgentDevice,
     session: SessionDep,
     settings: SettingsDep,
+    metrics: MetricsDep,
     request: Request,
 ) -> UploadOut:
     """Results and typed errors of a lease; safe to retry (same run_id = no duplicates)."""
-    with http_errors():
-        counts = work.upload(
-            session, device, lease_id, body.run_id, body.results, body.errors, settings.max_attempts
-        )
+    try:
+        with http_errors():
+            counts = work.upload(
+                session,
+                device,
+                lease_id,
+                body.run_id,
+                body.results,
+                body.errors,
+                settings.max_attempts,
+            )
+    except HTTPException:  # the whole upload refused: none of its results was stored
+        metrics.count_uploads(device.name, rejected=len(body.results))
+        raise
     session.commit()
     request.app.state.cache.invalidate(device.name)  # this worker's readers see it at once
+    # each result is accepted, rejected or a duplicate; the repository's "duplicates" also
+    # counts repeated error reports, which are not results
+    accepted, rejected = counts["accepted"], counts["rejected"]
+    metrics.count_uploads(device.name, accepted, rejected, len(body.results) - accepted - rejected)
     return UploadOut(**counts)
 
 

@@ -56,17 +56,25 @@ def table_sum(request: Request, snap: Snapshot, keys: list[str]) -> dict[str, An
     }
 
 
-def calibration(request: Request, snap: Snapshot) -> Calibration | str:
-    """The device revision's calibration from its end-to-end network measurements."""
+def calibration_points(request: Request, snap: Snapshot) -> list[tuple[Any, dict[str, Any]]]:
+    """The device revision's end-to-end network measurements, each with its table sum
+    (networks with an op that is neither measured nor predictable are left out)."""
     with request.app.state.sessions() as s:
         rows = networks_repo.measurements(s, snap.device_id, snap.revision)
-    sums, ops, measured = [], [], []
+    points = []
     for row in rows:
         t = table_sum(request, snap, arch_keys(_NetSpec(dict(row.arch))))
         if not t["missing"]:
-            sums.append(t["table_sum_ms"])
-            ops.append(t["ops"])
-            measured.append(row.median_ms)
+            points.append((row, t))
+    return points
+
+
+def calibration(request: Request, snap: Snapshot) -> Calibration | str:
+    """The device revision's calibration from its end-to-end network measurements."""
+    points = calibration_points(request, snap)
+    sums = [t["table_sum_ms"] for _, t in points]
+    ops = [t["ops"] for _, t in points]
+    measured = [row.median_ms for row, _ in points]
     try:
         return fit(sums, ops, measured)
     except ValueError as exc:

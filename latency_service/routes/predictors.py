@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from latency_service.deps import AdminDep, ReaderDep, SessionDep
+from latency_service.deps import AdminDep, MetricsDep, ReaderDep, SessionDep
 from latency_service.models import Predictor
 from latency_service.repository import devices as devices_repo
 from latency_service.repository import predictors as repo
@@ -31,7 +31,9 @@ def predictor_out(row: Predictor, heldout: bool = False) -> PredictorOut:
 
 
 @router.post("/{name}/predictors:train", response_model=TrainOut, dependencies=[AdminDep])
-def train(name: str, body: TrainRequest, session: SessionDep, request: Request) -> TrainOut:
+def train(
+    name: str, body: TrainRequest, session: SessionDep, metrics: MetricsDep, request: Request
+) -> TrainOut:
     """Train a predictor per op kind from the device's measurements (k-fold CV picks the
     model); kinds with too few measurements are skipped with the reason."""
     with http_errors():
@@ -39,6 +41,7 @@ def train(name: str, body: TrainRequest, session: SessionDep, request: Request) 
         made, skipped = repo.train_device(session, device, body.kinds)
     session.commit()
     request.app.state.cache.invalidate(name)
+    metrics.count_trainings(device.name, trained=len(made), skipped=len(skipped))
     return TrainOut(trained=[predictor_out(p) for p in made], skipped=skipped)
 
 

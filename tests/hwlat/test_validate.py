@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from hwlat.cli import main
-from hwlat.validate import errors_of, sample_archs
+from hwlat.validate import sample_archs
 from latency_service.client import HwlatClient
+from latency_service.predictors.calibration import errors_of
 from searchers.spaces import create_space
 from tests.devices.service_harness import ADMIN, Service, start_agent
 

@@ -1,0 +1,1 @@
+"""Read-only HTML pages over the service's data (see views.py)."""

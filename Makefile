@@ -27,8 +27,9 @@ pytest: setup
 
 test: lint typecheck pytest
 
+# `make demo DEMO_ARGS=--keep-serving` keeps the service and its dashboard up until Ctrl-C
 demo: setup
-	$(BIN)/hwlat demo
+	$(BIN)/hwlat demo $(DEMO_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

@@ -12,6 +12,7 @@ from rich.console import Console
 from devices.cli import agent
 from hwlat import __version__
 from hwlat.demo import run_demo
+from hwlat.demo_service import DEFAULT_PORT
 from hwlat.errors import run_cli
 from hwlat.profile_cmd import profile
 from hwlat.search_cmd import search
@@ -58,12 +59,22 @@ def root(
 def demo(
     out_dir: Path = typer.Option(Path("demo-output"), "--out-dir", help="Service DB, logs."),
     quick: bool = typer.Option(False, "--quick", help="Tiny budgets (smoke tests)."),
+    keep_serving: bool = typer.Option(
+        False, "--keep-serving", help="Keep the service and its dashboard up until Ctrl-C."
+    ),
+    port: int | None = typer.Option(
+        None,
+        "--port",
+        min=1,
+        max=65535,
+        help=f"Service port (default: {DEFAULT_PORT} with --keep-serving, else any free one).",
+    ),
 ) -> None:
     """The main job end to end: service, agent, predictors, a ProxylessNAS search to a
     latency target, and the searched network measured."""
     console = Console()
     console.print(f"[bold]hwlat {__version__}[/bold] demo\n")
-    run_demo(console, out_dir, quick=quick)
+    run_demo(console, out_dir, quick=quick, keep=keep_serving, port=port)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,34 +1,37 @@
 """`hwlat demo`: the main job end to end on this machine, from nothing.
 
 1. an overview of the bundled search spaces;
-2. `hwlat serve` on an embedded SQLite file, in the background;
+2. `hwlat serve` on a fresh embedded SQLite file, in the background (`demo_service.py`);
 3. this machine registered as an `ort-cpu` device, proxyless-mobile@32 and 8 random
-   networks of it queued, and an agent run until every op and network is measured;
+   networks of it queued, and fbnet@32 (width 1.0, 10 classes: a complete table for the
+   dashboard), and an agent run until every op and network is measured;
 4. predictors trained on those measurements;
 5. a ProxylessNAS search on digits with a hard latency target, from the service's table;
 6. the searched network measured end to end by the agent, and a summary: target, table
    latency, calibrated estimate, measurement, accuracy of the searched network trained
-   from scratch; then the service is shut down.
+   from scratch; then the service is shut down, or with `--keep-serving` it serves its
+   dashboard until Ctrl-C.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import socket
 import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 from rich.console import Console
 from rich.table import Table
 
+from hwlat.demo_service import (
+    DEVICE,
+    HWLAT,
+    background_service,
+    choose_port,
+    keep_serving,
+    remove_old_db,
+)
 from hwlat.search_cmd import _run, export, print_summary, table_target
 from hwlat.validate import spread_archs
 from hwlat.verify import measure_on_device
@@ -43,43 +46,71 @@ from searchers.retrain import retrain
 from searchers.spaces import SearchSpace, create_space
 
 DEMO_DIR = Path("demo-output")
-DEVICE, RUNTIME, SPACE, RESOLUTION, WIDTH = "this-machine", "ort-cpu", "proxyless-mobile", 32, 0.35
-HWLAT = [sys.executable, "-m", "hwlat.cli"]
+RUNTIME, SPACE, RESOLUTION, WIDTH = "ort-cpu", "proxyless-mobile", 32, 0.35
+TABLE_SPACE = ("fbnet", 32, 1.0, 10)  # space, resolution, width, classes: 104 distinct ops
 CALIBRATION = 8  # random networks measured end to end: the calibration's data
 QUICK_AGENT = ["--budget-s", "0.02", "--min-sample-ms", "0.3", "--samples-per-round", "3"]
 
 
-def run_demo(console: Console, out_dir: Path = DEMO_DIR, quick: bool = False) -> None:
+def run_demo(
+    console: Console,
+    out_dir: Path = DEMO_DIR,
+    quick: bool = False,
+    keep: bool = False,
+    port: int | None = None,
+) -> None:
+    port = choose_port(port, keep)  # a port in use fails here, before anything runs
     console.rule("1. search spaces")
     print_overview(console)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if gone := remove_old_db(out_dir):
+        names = ", ".join(p.name for p in gone)
+        console.print(f"removed the previous demo's database ({names}): it is scratch")
     admin = secrets.token_urlsafe(16)
     console.rule(f"2. hwlat serve on SQLite ({out_dir / 'service.db'})")
     with (
-        background_service(out_dir, admin) as url,
-        HwlatClient(url, admin_token=admin, timeout=600) as c,
+        background_service(out_dir, admin, port) as service,
+        HwlatClient(service.url, admin_token=admin, timeout=600) as c,
     ):
-        console.print(f"service at {url} (log: {out_dir / 'service.log'})")
-        console.rule(f"3. this machine as device {DEVICE!r} ({RUNTIME}); an agent measures")
-        token = c.create_device(DEVICE, RUNTIME).token
-        job = c.enqueue_space(DEVICE, SPACE, RESOLUTION, WIDTH, classes=10)
-        console.print(f"queued {job.new} ops of {SPACE}@{RESOLUTION} width {WIDTH}")
-        space = create_space(SPACE, resolution=RESOLUTION, width=WIDTH, classes=10)
-        nets = [{**_params(), "arch": a} for a in spread_archs(space, CALIBRATION, seed=1)]
-        c.enqueue_networks(DEVICE, nets)
-        console.print(f"and {CALIBRATION} networks end to end (cheapest to largest), to calibrate")
-        run_agent(url, token, quick)
-        console.rule("4. predictors for unmeasured ops")
-        print_trained(console, c)
-        console.rule("5. ProxylessNAS on digits with a hard latency target")
-        record = search(console, c, quick)
-        console.rule("6. the searched network, measured end to end by the agent")
-        c.enqueue_networks(DEVICE, [{**_params(), "arch": record["arch"]}])
-        run_agent(url, token, quick)
-        record["measured"] = measure_on_device(c, DEVICE, space, record["arch"], 60)
-    (out_dir / "arch.json").write_text(json.dumps(record, indent=1))
-    print_summary(console, record)
-    console.print(f"architecture and search history in {out_dir / 'arch.json'}; service stopped")
+        console.print(f"service at {service.url} (log: {service.log})")
+        record = main_job(console, c, service.url, quick)
+        (out_dir / "arch.json").write_text(json.dumps(record, indent=1))
+        print_summary(console, record)
+        console.print(f"architecture and search history in {out_dir / 'arch.json'}")
+        if keep:
+            keep_serving(console, service)
+            return
+    console.print(
+        f"service at {service.url} stopped; to keep it up and open its dashboard "
+        f"({service.url}/devices/{DEVICE}), run `hwlat demo --keep-serving`"
+    )
+
+
+def main_job(console: Console, c: HwlatClient, url: str, quick: bool) -> dict[str, Any]:
+    """Steps 3 to 6: measure, train, search, measure the result; the search's record."""
+    console.rule(f"3. this machine as device {DEVICE!r} ({RUNTIME}); an agent measures")
+    token = c.create_device(DEVICE, RUNTIME).token
+    job = c.enqueue_space(DEVICE, SPACE, RESOLUTION, WIDTH, classes=10)
+    console.print(f"queued {job.new} ops of {SPACE}@{RESOLUTION} width {WIDTH}")
+    space = create_space(SPACE, resolution=RESOLUTION, width=WIDTH, classes=10)
+    nets = [{**_params(), "arch": a} for a in spread_archs(space, CALIBRATION, seed=1)]
+    c.enqueue_networks(DEVICE, nets)
+    console.print(f"and {CALIBRATION} networks end to end (cheapest to largest), to calibrate")
+    job = c.enqueue_space(DEVICE, *TABLE_SPACE)
+    console.print(
+        f"and {job.new} ops of {TABLE_SPACE[0]}@{TABLE_SPACE[1]} width {TABLE_SPACE[2]}: "
+        "its complete latency table, for the dashboard"
+    )
+    run_agent(url, token, quick)
+    console.rule("4. predictors for unmeasured ops")
+    print_trained(console, c)
+    console.rule("5. ProxylessNAS on digits with a hard latency target")
+    record = search(console, c, quick)
+    console.rule("6. the searched network, measured end to end by the agent")
+    c.enqueue_networks(DEVICE, [{**_params(), "arch": record["arch"]}])
+    run_agent(url, token, quick)
+    record["measured"] = measure_on_device(c, DEVICE, space, record["arch"], 60)
+    return record
 
 
 def search(console: Console, c: HwlatClient, quick: bool) -> dict[str, Any]:
@@ -136,34 +167,3 @@ def print_trained(console: Console, c: HwlatClient) -> None:
 def run_agent(url: str, token: str, quick: bool) -> None:
     cmd = [*HWLAT, "agent", "--server", url, "--token", token, "--once"]
     subprocess.run(cmd + (QUICK_AGENT if quick else []), check=True)
-
-
-@contextmanager
-def background_service(out_dir: Path, admin: str) -> Iterator[str]:
-    """A fresh `hwlat serve` on `out_dir/service.db`, stopped on the way out."""
-    db = out_dir / "service.db"
-    db.unlink(missing_ok=True)  # a fresh device table each demo
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {**os.environ, "HWLAT_DATABASE_URL": f"sqlite:///{db}", "HWLAT_ADMIN_TOKEN": admin}
-    with (out_dir / "service.log").open("wb") as log:
-        proc = subprocess.Popen(
-            [*HWLAT, "serve", "--port", str(port)], env=env, stdout=log, stderr=log
-        )
-        try:
-            yield _wait_up(f"http://127.0.0.1:{port}", proc)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
-
-
-def _wait_up(url: str, proc: subprocess.Popen[bytes]) -> str:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return url
-        except httpx.TransportError:
-            time.sleep(0.2)
-    raise RuntimeError("the service did not start; see service.log in the demo folder")

@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
+from fastapi.testclient import TestClient
+from rich.console import Console
 
+from hwlat import demo_service
 from hwlat.cli import main
+from hwlat.demo_service import (
+    DEFAULT_PORT,
+    background_service,
+    choose_port,
+    keep_serving,
+    remove_old_db,
+)
+from latency_service.config import ServiceSettings
+from latency_service.main import create_app
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -81,16 +96,82 @@ def test_usage_error_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_demo_runs_end_to_end(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     """The main job, quick budgets: service, agent, predictors, search, measurement."""
+    (tmp_path / "service.db").write_text("an earlier demo's database")  # a second run works
     code, out, _ = run(capsys, "demo", "--quick", "--out-dir", str(tmp_path))
     assert code == 0
     for text in ("proxyless-mobile", "mbconv", "epoch 1", "measured end to end", "stopped"):
         assert text in out
+    assert "removed the previous demo's" in out and "hwlat demo --keep-serving" in out
     record = json.loads((tmp_path / "arch.json").read_text())
     target = record["target"]
     assert abs(record["table_ms"] / target["target_ms"] - 1) <= 0.03  # the hard target held
     assert target["end_to_end"]["target_ms"] > 0
     assert record["measured"]["median_ms"] > 0 and record["estimate"]["calibrated_ms"] > 0
     assert len(record["retrain_acc"]) == 1
+    coverage = _service_lut(tmp_path / "service.db", "fbnet", 32, 1.0, 10)["coverage"]
+    assert coverage["measured"] == coverage["total"] == 104  # the dashboard's complete table
+
+
+def _service_lut(db: Path, space: str, resolution: int, width: float, classes: int) -> Any:
+    """The demo device's table, read from the demo's database by the service app itself."""
+    app = create_app(ServiceSettings(database_url=f"sqlite:///{db}"))
+    params = {"space": space, "resolution": resolution, "width": width, "classes": classes}
+    try:
+        with TestClient(app) as client:
+            r = client.get("/v1/devices/this-machine/lut", params=params)
+    finally:
+        app.state.engine.dispose()
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_demo_keeps_serving_until_ctrl_c(tmp_path: Path) -> None:
+    """--keep-serving: the dashboard's addresses, then Ctrl-C stops the service cleanly."""
+    console = Console(record=True, width=200)
+    sleeps: list[float] = []
+
+    def ctrl_c(seconds: float) -> None:
+        sleeps.append(seconds)
+        if len(sleeps) == 2:
+            raise KeyboardInterrupt
+
+    with background_service(tmp_path, "admin", choose_port(None, False)) as service:
+        assert httpx.get(f"{service.url}/healthz").status_code == 200
+        keep_serving(console, service, sleep=ctrl_c)
+        assert service.proc.poll() is not None  # stopped by keep_serving itself
+    out = console.export_text()
+    assert f"{service.url}/devices/this-machine" in out and "Ctrl-C: service stopped" in out
+    assert sleeps == [1.0, 1.0]
+
+
+def test_demo_refuses_a_port_in_use(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        argv = ["demo", "--keep-serving", "--port", str(port), "--out-dir", str(tmp_path / "o")]
+        code, _, err = run(capsys, *argv)
+    assert code == 1
+    assert err.startswith(f"error: --port: 127.0.0.1:{port} is already in use")
+    assert err.count("\n") == 1 and not (tmp_path / "o").exists()  # refused before anything ran
+
+
+def test_demo_starts_from_a_fresh_database(tmp_path: Path) -> None:
+    for name in ("service.db", "service.db-wal", "service.db-shm", "arch.json"):
+        (tmp_path / name).write_text("old")
+    assert [p.name for p in remove_old_db(tmp_path)] == [
+        "service.db",
+        "service.db-wal",
+        "service.db-shm",
+    ]
+    assert [p.name for p in tmp_path.iterdir()] == ["arch.json"]
+
+
+def test_demo_port_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(demo_service, "port_free", lambda port: True)
+    assert choose_port(None, True) == DEFAULT_PORT == 8765  # the README's address
+    assert choose_port(9000, False) == choose_port(9000, True) == 9000
+    assert choose_port(None, False) != DEFAULT_PORT  # without --keep-serving: any free port
 
 
 def test_console_script_entry_point() -> None:

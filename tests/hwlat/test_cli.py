@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -142,6 +144,16 @@ def test_demo_keeps_serving_until_ctrl_c(tmp_path: Path) -> None:
     out = console.export_text()
     assert f"{service.url}/devices/this-machine" in out and "Ctrl-C: service stopped" in out
     assert sleeps == [1.0, 1.0]
+
+
+def test_demo_stops_its_service_on_sigterm_too(tmp_path: Path) -> None:
+    """`kill PID` of a keep-serving demo stops the service instead of orphaning it."""
+    console = Console(record=True, width=200)
+    with background_service(tmp_path, "admin", choose_port(None, False)) as service:
+        keep_serving(console, service, sleep=lambda _: os.kill(os.getpid(), signal.SIGTERM))
+        assert service.proc.poll() is not None
+    assert "service stopped" in console.export_text()
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handler restored
 
 
 def test_demo_refuses_a_port_in_use(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -39,6 +39,7 @@ def main() -> None:
     ap.add_argument("--space", default="fbnet")
     ap.add_argument("-r", "--resolution", type=int, default=32)
     ap.add_argument("--spread", action="store_true", help="networks cheapest to largest")
+    ap.add_argument("--kinds", default=",".join(KINDS), help="comma-separated op kinds")
     args = ap.parse_args()
     space = create_space(args.space, resolution=args.resolution)
     with tempfile.TemporaryDirectory() as tmp:
@@ -53,7 +54,7 @@ def main() -> None:
         try:
             with HwlatClient(svc.url, admin_token=ADMIN, timeout=1800) as admin:
                 token = admin.create_device("bench", args.runtime).token
-                for kind in KINDS:
+                for kind in args.kinds.split(","):
                     admin.enqueue_ops(
                         "bench", [op.key for op in sample_ops(kind, args.samples, seed=1)]
                     )
@@ -105,7 +106,7 @@ def main() -> None:
     report = json.loads(out)
     print(
         f"command: .venv/bin/python bench/predictor_accuracy.py --runtime {args.runtime} "
-        f"--samples {args.samples} --networks {args.networks}"
+        f"--samples {args.samples} --networks {args.networks} --kinds {args.kinds}"
         + (" --spread" if args.spread else "")
     )
     print(
@@ -118,6 +119,9 @@ def main() -> None:
             f"  {p.kind:<10} {p.model:<14} n={p.samples:<5} RMSPE {m['rmspe']:.1%}  "
             f"±5% {m['within_5pct']:.1%}  ±10% {m['within_10pct']:.1%} (held-out folds)"
         )
+        for name, c in sorted(p.metrics.items(), key=lambda kv: kv[1]["rmspe"]):
+            rmspe, within = c["rmspe"], c["within_10pct"]
+            print(f"      candidate {name:<16} RMSPE {rmspe:.1%}  ±10% {within:.1%}")
     for name in ("raw", "calibrated"):
         m = report.get(name)
         if m:

@@ -111,7 +111,7 @@ def visit(browser: Any, url: str, ready: str, shot: str) -> None:
     assert not errors, f"console errors on {url}: {errors}"
     SHOTS.mkdir(parents=True, exist_ok=True)
     height = browser.execute_script("return document.documentElement.scrollHeight")
-    browser.set_window_size(1400, min(max(height, 600), 6000))
+    browser.set_window_size(1400, min(max(height + 150, 600), 6000))  # + window frame
     browser.save_screenshot(str(SHOTS / f"{shot}.png"))
     browser.set_window_size(1400, 1000)
 

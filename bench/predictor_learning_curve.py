@@ -1,0 +1,69 @@
+"""How predictor accuracy grows with the number of measured ops, from a service database.
+
+Reads one device's measurements of one op kind (the rows `hwlat train` would use), holds
+out a fixed random test set, trains each candidate on growing random subsets of the rest
+(several draws per size) and prints the test share within ±10% and ±5%. Answers "how many
+measurements would this device need?" without measuring anything.
+
+    .venv/bin/hwlat serve --db sqlite:///lc.db &   # then: devices add, jobs sample, agent
+    .venv/bin/python bench/predictor_learning_curve.py --db sqlite:///lc.db --device D \\
+        --kind mbconv --sizes 100,200,300,440 --test 110
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from latency_service.db import make_engine, session_factory
+from latency_service.predictors.training import MODELS, make, metrics
+from latency_service.repository.devices import get_device
+from latency_service.repository.predictors import training_rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--db", required=True, help="the service's database URL")
+    ap.add_argument("--device", required=True)
+    ap.add_argument("--kind", default="mbconv")
+    ap.add_argument("--sizes", default="100,200,300", help="training-set sizes")
+    ap.add_argument("--test", type=int, default=100, help="held-out test ops")
+    ap.add_argument("--draws", type=int, default=3, help="random training sets per size")
+    ap.add_argument("--models", default="kernel_forest,kernel_roofline,roofline_forest")
+    args = ap.parse_args()
+    with session_factory(make_engine(args.db))() as s:
+        specs, ms, _ = training_rows(s, get_device(s, args.device), args.kind)
+    y = np.asarray(ms)
+    sizes = [int(n) for n in args.sizes.split(",")]
+    if len(y) < args.test + max(sizes):
+        sys.exit(f"error: {len(y)} {args.kind} ops measured; --test + largest size needs more")
+    models = [m for m in args.models.split(",") if m in MODELS]
+    test = np.random.default_rng(0).choice(len(y), args.test, replace=False)
+    pool = np.setdiff1d(np.arange(len(y)), test)
+    print(f"command: {' '.join(sys.argv)}")
+    print(f"{len(y)} measured {args.kind} ops; {args.test} held out; {args.draws} draws per size")
+    print(f"{'model':<16} {'n':>5} {'±10% (each draw)':<24} {'±10%':>6} {'±5%':>6} {'fit s':>6}")
+    for model in models:
+        for n in sizes:
+            within10, within5, t0 = [], [], time.perf_counter()
+            for draw in range(args.draws):
+                train = np.random.default_rng(draw + 1).choice(pool, n, replace=False)
+                fitted = make(model).fit([specs[i] for i in train], y[train])
+                m = metrics(np.asarray(fitted.predict([specs[i] for i in test])), y[test])
+                within10.append(m["within_10pct"])
+                within5.append(m["within_5pct"])
+            each = " ".join(f"{v:.2f}" for v in within10)
+            fit_s = (time.perf_counter() - t0) / args.draws
+            print(
+                f"{model:<16} {n:>5} {each:<24} {np.mean(within10):>6.1%} "
+                f"{np.mean(within5):>6.1%} {fit_s:>6.1f}"
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -22,7 +22,7 @@ from rich.table import Table
 from hwlat.errors import fail
 from latency_service.cli import DEFAULT_SERVER, Admin, Server, Token, _options, client
 from latency_service.client import HwlatClient
-from latency_service.predictors.calibration import errors_of, fit
+from latency_service.predictors.calibration import assess
 from searchers.spaces import SearchSpace, create_space
 
 
@@ -239,22 +239,17 @@ def build_report(
         }
         for a, t, r, e in zip(archs, true, raw, est, strict=True)
     ]
+    checked = assess(rows)
     report: dict[str, Any] = {
         "device": device,
         "space": space.params(),
         "local": local,
-        "raw": errors_of(raw, true),
-        "calibrated": None,
+        "raw": checked["raw"],
+        "calibrated": checked["calibrated"],
         "networks": rows,
     }
-    try:
-        cal = fit(raw, [e.ops for e in est], true)
-    except ValueError as exc:
-        report["calibration_note"] = str(exc)
-        return report
-    for row, v in zip(rows, cal.loo, strict=True):
-        row["calibrated_ms"] = v
-    report["calibrated"] = errors_of(list(cal.loo), true)
+    if checked["note"] is not None:
+        report["calibration_note"] = checked["note"]
     return report
 
 

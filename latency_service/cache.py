@@ -128,6 +128,15 @@ def predict(cache: ReadCache, snap: Snapshot, keys: list[str]) -> dict[str, dict
     return out
 
 
+def with_predicted(cache: ReadCache, snap: Snapshot, keys: list[str]) -> dict[str, dict[str, Any]]:
+    """The snapshot's measured latencies, plus predicted values for those of `keys` that
+    are not measured (a measurement always wins): what a LUT is built from."""
+    missing = [k for k in keys if k not in snap.latency]
+    if not missing or not snap.predictors:
+        return snap.latency
+    return {**predict(cache, snap, missing), **snap.latency}
+
+
 def _model(cache: ReadCache, snap: Snapshot, meta: dict[str, Any]) -> Any:
     ident = (snap.device_id, snap.revision, meta["kind"], meta["version"])
     model = cache._models.get(ident)

@@ -16,7 +16,6 @@ from collections.abc import Iterable
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from sqlalchemy.orm import Session, sessionmaker
-from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from latency_service.repository import work
@@ -143,7 +142,6 @@ class RequestMetrics:
             await self.app(scope, receive, send)
             return
         start, status = time.perf_counter(), 500
-        root = scope.get("root_path", "")
 
         async def send_status(message: Message) -> None:
             nonlocal status
@@ -155,24 +153,13 @@ class RequestMetrics:
             await self.app(scope, receive, send_status)
         finally:
             # an exception that escaped the app is answered 500 by the outer middleware
-            route = route_template(scope, root)
             self.metrics.observe_request(
-                scope["method"], route, status, time.perf_counter() - start
+                scope["method"], route_template(scope), status, time.perf_counter() - start
             )
 
 
-def route_template(scope: Scope, root_path: str) -> str:
-    """The matched route's path template, or UNMATCHED when no route took the request.
-
-    Under a Mount, scope["root_path"] has grown by the path the Mount matched (its
-    literal path: mounts here have no parameters) and the inner route's template is
-    relative to it; an app mounted without routes of its own (static files) leaves no
-    route, or the Mount itself, and is labelled `<mount>/{path}`."""
-    mounted = str(scope.get("root_path", ""))[len(root_path) :]
-    route = scope.get("route")
-    template = getattr(route, "path_format", None)
-    if isinstance(route, Mount) or (mounted and not isinstance(template, str)):
-        return mounted + "/{path}"
-    if isinstance(template, str):
-        return mounted + template
-    return UNMATCHED
+def route_template(scope: Scope) -> str:
+    """The matched route's path template, or UNMATCHED when no route took the request
+    (the app has no Mounts, so the template is the whole path's)."""
+    template = getattr(scope.get("route"), "path_format", None)
+    return template if isinstance(template, str) else UNMATCHED

@@ -11,9 +11,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from latency_service.cache import ReadCache, Snapshot, predict
+from latency_service.cache import ReadCache, Snapshot, with_predicted
 from latency_service.models import Device
-from latency_service.predictors.calibration import errors_of, fit
+from latency_service.predictors.calibration import assess
 from latency_service.repository import devices as devices_repo
 from latency_service.repository import latency as latency_repo
 from latency_service.repository import predictors as predictors_repo
@@ -49,7 +49,7 @@ def device_rows(s: Session) -> list[dict[str, Any]]:
                 "fingerprint": fingerprint_summary(device.fingerprint),
                 "fingerprint_id": device.fingerprint_id,
                 "measurements": summary.measurements,
-                "coverage": [_coverage_row(c) for c in summary.coverage],
+                "coverage": [{**c, "label": coverage_label(c)} for c in summary.coverage],
                 "work": {k: summary.work.get(k, 0) for k in ("pending", "leased", "failed")},
                 "last_seen_at": device.last_seen_at,
             }
@@ -57,10 +57,10 @@ def device_rows(s: Session) -> list[dict[str, Any]]:
     return rows
 
 
-def _coverage_row(c: dict[str, Any]) -> dict[str, Any]:
+def coverage_label(c: dict[str, Any]) -> str:
+    """'fbnet@32 ×1', with the space's options in brackets when it has any."""
     options = ",".join(f"{k}={v}" for k, v in sorted(c["options"].items()))
-    label = f"{c['space']}@{c['resolution']} ×{c['width']:g}" + (f" ({options})" if options else "")
-    return {**c, "label": label, "options_list": [f"{k}={v}" for k, v in c["options"].items()]}
+    return f"{c['space']}@{c['resolution']} ×{c['width']:g}" + (f" ({options})" if options else "")
 
 
 def ago(when: datetime | None, now: datetime) -> str:
@@ -79,19 +79,13 @@ def tables(cache: ReadCache, snap: Snapshot, s: Session, device: Device) -> list
     for row in devices_repo.coverage(s, device):
         c: dict[str, Any] = dict(row)
         options = tuple(sorted(c["options"].items()))
-        found: dict[str, Any] = snap.latency
-        if snap.predictors:
-            keys = [
-                op.key
-                for op in space_ops(c["space"], c["resolution"], c["width"], c["classes"], options)
-            ]
-            missing = [k for k in keys if k not in found]
-            found = {**predict(cache, snap, missing), **found}
+        ops = space_ops(c["space"], c["resolution"], c["width"], c["classes"], options)
+        found = with_predicted(cache, snap, [op.key for op in ops])
         table = latency_repo.lut(
             found, device.name, snap.revision, c["space"], c["resolution"], c["width"],
             c["classes"], options,
         )  # fmt: skip
-        out.append(heatmap(table, _coverage_row(c)["label"]))
+        out.append(heatmap(table, coverage_label(c)))
     return out
 
 
@@ -214,19 +208,7 @@ def validation_view(points: list[tuple[Any, dict[str, Any]]]) -> dict[str, Any]:
         }
         for r, t in points
     ]
-    view: dict[str, Any] = {"rows": rows, "raw": None, "calibrated": None, "note": None}
     if not rows:
-        view["note"] = "no end-to-end network measurements yet; queue some with `hwlat validate`"
-        return view
-    measured = [r["measured_ms"] for r in rows]
-    view["raw"] = errors_of([r["table_sum_ms"] for r in rows], measured)
-    try:
-        cal = fit([r["table_sum_ms"] for r in rows], [r["ops"] for r in rows], measured)
-    except ValueError as exc:
-        view["note"] = str(exc)
-        return view
-    for row, v in zip(rows, cal.loo, strict=True):
-        row["calibrated_ms"] = v
-    view["calibrated"] = errors_of(list(cal.loo), measured)
-    view["calibration"] = {"coef": cal.coef, "intercept": cal.intercept, "networks": cal.networks}
-    return view
+        note = "no end-to-end network measurements yet; queue some with `hwlat validate`"
+        return {"rows": rows, "raw": None, "calibrated": None, "note": note}
+    return {"rows": rows, **assess(rows)}

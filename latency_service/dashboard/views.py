@@ -59,7 +59,7 @@ def index(request: Request, session: SessionDep) -> HTMLResponse:
     rows = data.device_rows(session)
     for row in rows:
         row["ago"] = data.ago(row["last_seen_at"], now)
-    return _page(request, "index.html", devices=rows, now=now)
+    return _page(request, "index.html", devices=rows)
 
 
 @router.get("/devices/{name}", response_class=HTMLResponse)

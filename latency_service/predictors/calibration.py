@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.stats import kendalltau
@@ -77,3 +78,28 @@ def errors_of(estimate: list[float], measured: list[float]) -> dict[str, float]:
         "within_10pct": float(np.mean(rel <= 0.10)),
         "kendall_tau": float(tau),
     }
+
+
+def assess(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Raw and calibrated error of networks measured end to end, as `hwlat validate` and
+    the dashboard report them. Each row has `measured_ms`, `table_sum_ms` and `ops`; each
+    gets `calibrated_ms`, its estimate from a calibration fitted without it (LOO), when
+    there are enough networks to calibrate. Returns `raw` and `calibrated` figures
+    (`errors_of`), the `calibration` (None if none) and a `note` saying why not."""
+    measured = [r["measured_ms"] for r in rows]
+    sums = [r["table_sum_ms"] for r in rows]
+    out: dict[str, Any] = {
+        "raw": errors_of(sums, measured),
+        "calibrated": None,
+        "calibration": None,
+        "note": None,
+    }
+    try:
+        cal = fit(sums, [r["ops"] for r in rows], measured)
+    except ValueError as exc:
+        out["note"] = str(exc)
+        return out
+    for row, v in zip(rows, cal.loo, strict=True):
+        row["calibrated_ms"] = v
+    out["calibrated"], out["calibration"] = errors_of(list(cal.loo), measured), cal
+    return out

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from latency_service.cache import ReadCache, Snapshot, predict
+from latency_service.cache import ReadCache, Snapshot, predict, with_predicted
 from latency_service.deps import ReaderDep, SettingsDep
 from latency_service.errors import Invalid
 from latency_service.formats import lut_csv, lut_proxyless_yaml
@@ -142,7 +142,7 @@ async def lut(
                 op.key
                 for op in space_ops(space, resolution, width, classes, _options(option or []))
             ]
-        found = {**await _predicted(request, snap, [k for k in keys if k not in found]), **found}
+        found = await run_in_threadpool(with_predicted, request.app.state.cache, snap, keys)
     with http_errors():
         table = repo.lut(
             found,

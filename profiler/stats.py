@@ -4,11 +4,21 @@ The median's 95% confidence interval is distribution-free: the order statistics 
 ranks n/2 ± 1.96·√n/2 bracket the true median with 95% probability for any continuous
 distribution (binomial argument), so a long right tail (a preempted sample) cannot
 make the interval lie. Percentiles use linear interpolation (numpy's default).
+
+That interval treats the samples as independent, and within one loaded session they
+nearly are. Across sessions they are not: each round of the timing engine runs on a
+fresh session, and where that session's buffers and weights land in memory moves the
+whole round (allocation luck). On random mbconv blocks two fresh processes disagreed by
+1.5x the rank half-width in the median (bench/measurement_retest.py). So when the round
+medians of two or more rounds are known, the reported half-width is the larger of the
+rank interval and the 95% Student-t interval of the mean of the round medians (the
+rounds as clusters).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -17,6 +27,8 @@ import numpy as np
 Z95 = 1.959964
 MIN_SAMPLES_FOR_CI = 6  # below this the rank interval is the whole sample
 UNSTABLE_IQR = 0.10  # IQR/median at or above this marks a measurement unstable
+# two-sided 95% Student-t quantiles by degrees of freedom (rounds - 1); 1.96 beyond
+T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179)
 
 
 def median_ci_half_width(sorted_ms: np.ndarray) -> float:
@@ -28,6 +40,15 @@ def median_ci_half_width(sorted_ms: np.ndarray) -> float:
     lo = max(0, math.floor(n / 2 - spread))
     hi = min(n - 1, math.ceil(n / 2 + spread) - 1)
     return float(sorted_ms[hi] - sorted_ms[lo]) / 2
+
+
+def between_rounds_half_width(round_medians: Sequence[float]) -> float:
+    """Half the width of the 95% t interval over round medians (inf below two rounds)."""
+    r = len(round_medians)
+    if r < 2:
+        return math.inf
+    t = T95[r - 2] if r - 2 < len(T95) else Z95
+    return t * float(np.std(round_medians, ddof=1)) / math.sqrt(r)
 
 
 @dataclass(frozen=True)
@@ -56,14 +77,23 @@ class Stats:
         return d
 
 
-def summarize(samples_ms: list[float] | np.ndarray, calls_per_sample: int, rel_tol: float) -> Stats:
-    """Statistics of per-call times (each sample already divided by calls_per_sample)."""
+def summarize(
+    samples_ms: list[float] | np.ndarray,
+    calls_per_sample: int,
+    rel_tol: float,
+    round_medians: Sequence[float] = (),
+) -> Stats:
+    """Statistics of per-call times (each sample already divided by calls_per_sample).
+    With `round_medians` (one per fresh-session round), the CI also covers the spread
+    between rounds."""
     x = np.sort(np.asarray(samples_ms, dtype=np.float64))
     if len(x) == 0:
         raise ValueError("samples: no samples to summarise")
     median = float(np.median(x))
     p10, p25, p75, p90 = (float(v) for v in np.percentile(x, [10, 25, 75, 90]))
     half = median_ci_half_width(x)
+    if len(round_medians) >= 2:  # one round says nothing about the spread between them
+        half = max(half, between_rounds_half_width(round_medians))
     rel_ci = half / median if median > 0 else math.inf
     target_met = rel_ci <= rel_tol
     iqr = p75 - p25

@@ -2,10 +2,13 @@
 
 For a batch of ops it (1) times the first call on its own, (2) warms up for >= 10 calls
 and >= 25 ms, (3) sizes a sample to last >= 1 ms so timer overhead vanishes, then (4)
-samples in >= 3 rounds, each round visiting the ops in a fresh shuffled order so a
-slow drift of the machine (heat, a neighbour's job) hits all ops alike, and (5) stops
-an op once the 95% CI half-width of its pooled median is <= rel_tol x median, or its
-sampling budget is spent. Failures become typed errors (profiler.errors), never
+samples in >= 3 rounds, each round on a fresh session and visiting the ops in a fresh
+shuffled order so a slow drift of the machine (heat, a neighbour's job) hits all ops
+alike, and (5) stops an op once the 95% CI half-width of its median is <= rel_tol x
+median, or its sampling budget is spent. A round ends early once its pooled samples meet
+the target; the CI that decides whether another round is needed also covers the spread
+between round medians (profiler.stats), so an op whose sessions disagree gets more
+sessions, not more samples of the same one. Failures become typed errors (profiler.errors), never
 latencies. See shared/MEASUREMENT.md for where each rule comes from.
 """
 
@@ -17,6 +20,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
+
+import numpy as np
 
 from profiler.errors import MeasureError, MeasureTimeout, classify
 from profiler.stats import MIN_SAMPLES_FOR_CI, Stats, summarize
@@ -116,6 +121,7 @@ class _Op:
     runnable: Runnable
     calls: int = 1
     samples: list[float] = field(default_factory=list)  # ms per call
+    round_medians: list[float] = field(default_factory=list)  # one per fresh-session round
     spent_s: float = 0.0
     rounds: int = 0
     first_call_ms: float = 0.0
@@ -228,18 +234,20 @@ class Engine:
             calls = min(max(grow, calls + 1), calls * 10)
 
     def _wants_more(self, op: _Op, round_no: int) -> bool:
+        """Another round (a fresh session) while the CI over rounds misses the target."""
         if round_no < self.config.rounds:
             return True
-        return not self._target_met(op) and op.spent_s < self.config.budget_s
+        return not self._target_met(op, op.round_medians) and op.spent_s < self.config.budget_s
 
-    def _target_met(self, op: _Op) -> bool:
+    def _target_met(self, op: _Op, round_medians: Sequence[float] = ()) -> bool:
         if len(op.samples) < MIN_SAMPLES_FOR_CI:
             return False
-        return summarize(op.samples, op.calls, self.config.rel_tol).target_met
+        return summarize(op.samples, op.calls, self.config.rel_tol, round_medians).target_met
 
     def _sample_round(self, op: _Op) -> None:
         """One visit: a discarded re-warm sample, then samples until the round's share of
-        the budget is spent or (with the round minimum met) the pooled target is met."""
+        the budget is spent or (with the round minimum met) the pooled samples' target is
+        met. More samples cannot narrow the spread between sessions; more rounds can."""
         cfg = self.config
         share = cfg.budget_s / cfg.rounds
         if op.rounds > 0:
@@ -259,9 +267,10 @@ class Engine:
                 break
         op.spent_s += time.perf_counter() - t0
         op.rounds += 1
+        op.round_medians.append(float(np.median(op.samples[-taken:])))
 
     def _result(self, op: _Op) -> Measurement:
-        stats = summarize(op.samples, op.calls, self.config.rel_tol)
+        stats = summarize(op.samples, op.calls, self.config.rel_tol, op.round_medians)
         return Measurement(
             stats=stats,
             first_call_ms=op.first_call_ms,

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
 from latency_service.predictors.features import feature_names, feature_vector
-from latency_service.predictors.training import MIN_SAMPLES, train
+from latency_service.predictors.training import MIN_SAMPLES, MODELS, train
 from profiler.features import features, kernels
 from profiler.ops import OpSpec
 from profiler.sampling import sample_ops
@@ -22,7 +27,13 @@ def test_a_roofline_law_is_recovered() -> None:
     trained = train("mbconv", specs, [roofline_law(s) for s in specs])
     assert trained.cv["roofline"]["rmspe"] < 0.01  # the linear model is exact here
     # every roofline variant carries the exact law
-    assert trained.model in ("roofline", "roofline_forest", "kernel_roofline", "kernel_forest")
+    assert trained.model in (
+        "roofline",
+        "roofline_forest",
+        "kernel_roofline",
+        "kernel_forest",
+        "kernel_gbm",
+    )
     assert trained.rmspe < 0.01
     fresh = sample_ops("mbconv", 40, seed=99)
     pred = trained.predict(fresh)
@@ -41,7 +52,7 @@ def test_a_kernel_level_law_needs_the_kernel_roofline() -> None:
     trained = train("mbconv", specs, [kernel_law(s) for s in specs])
     assert trained.cv["kernel_roofline"]["rmspe"] < 0.01
     assert trained.cv["roofline"]["rmspe"] > 0.1  # one FLOPs coefficient cannot fit it
-    assert trained.model in ("kernel_roofline", "kernel_forest")
+    assert trained.model in ("kernel_roofline", "kernel_forest", "kernel_gbm")
 
 
 def test_trees_learn_a_nonlinear_law_from_features() -> None:
@@ -50,7 +61,13 @@ def test_trees_learn_a_nonlinear_law_from_features() -> None:
     law = [0.01 + 1e-7 * features(s).flops ** 0.9 * stride2[s.key] for s in specs]
     trained = train("shuffle", specs, law)
     best = trained.cv[trained.model]
-    assert trained.model in ("random_forest", "hist_gbm", "roofline_forest", "kernel_forest")
+    assert trained.model in (
+        "random_forest",
+        "hist_gbm",
+        "roofline_forest",
+        "kernel_forest",
+        "kernel_gbm",
+    )
     assert best["within_10pct"] >= 0.7 and best["rmspe"] < 0.15
     constant = np.full(len(law), float(np.median(law)))  # what knowing nothing gives
     naive = np.mean(np.abs(constant - np.array(law)) / np.array(law) <= 0.10)
@@ -78,3 +95,28 @@ def test_feature_vectors_match_their_names() -> None:
             o for o in sample_ops("shuffle" if kind == "xception" else kind, 50) if o.kind == kind
         )
         assert len(feature_vector(op)) == len(feature_names(kind))
+
+
+def test_every_candidate_refits_to_the_bit_in_a_fresh_single_threaded_process() -> None:
+    """Predictors are stored as recipes, so every candidate must refit identically,
+    whatever the process and its OpenMP thread count (gradient boosting is threaded)."""
+    code = """
+import json
+import numpy as np
+from latency_service.predictors.training import MODELS, make
+from profiler.features import features
+from profiler.sampling import sample_ops
+specs = sample_ops("mbconv", 80, seed=5)
+fresh = sample_ops("mbconv", 10, seed=6)
+y = np.array([1e-9 * features(s).flops ** 0.95 * (1.3 if s.p["se"] else 1.0) + 0.01 for s in specs])
+print(json.dumps({m: make(m).fit(specs, y).predict(fresh).tolist() for m in MODELS}))
+"""
+    runs = []
+    for threads in ("1", "2"):
+        env = {**os.environ, "OMP_NUM_THREADS": threads}
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+        )
+        runs.append(json.loads(out.stdout))
+    assert set(runs[0]) == set(MODELS)
+    assert runs[0] == runs[1]

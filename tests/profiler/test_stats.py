@@ -7,7 +7,12 @@ import math
 import numpy as np
 import pytest
 
-from profiler.stats import MIN_SAMPLES_FOR_CI, median_ci_half_width, summarize
+from profiler.stats import (
+    MIN_SAMPLES_FOR_CI,
+    between_rounds_half_width,
+    median_ci_half_width,
+    summarize,
+)
 
 
 def test_summary_of_known_samples() -> None:
@@ -58,3 +63,39 @@ def test_flags_follow_the_tolerance_and_the_spread() -> None:
 def test_no_samples_is_an_error() -> None:
     with pytest.raises(ValueError, match=r"^samples:"):
         summarize([], 1, 0.02)
+
+
+def test_between_rounds_interval_is_the_t_interval_of_round_medians() -> None:
+    assert between_rounds_half_width([1.0, 2.0, 3.0]) == pytest.approx(4.303 / math.sqrt(3))
+    assert between_rounds_half_width([5.0, 5.0, 5.0, 5.0]) == 0.0
+    assert math.isinf(between_rounds_half_width([1.0]))
+
+
+def _clustered(rng: np.random.Generator, rounds: int) -> tuple[np.ndarray, list[float]]:
+    """Rounds whose level moves by ~5% (session luck), samples 0.5% around the level."""
+    levels = rng.lognormal(0.0, 0.05, rounds)
+    per_round = [level * rng.lognormal(0.0, 0.005, 40) for level in levels]
+    return np.concatenate(per_round), [float(np.median(r)) for r in per_round]
+
+
+def test_round_spread_widens_the_ci_the_rank_interval_cannot_see() -> None:
+    x, medians = _clustered(np.random.default_rng(3), 3)
+    pooled = summarize(x, 1, 0.02)
+    clustered = summarize(x, 1, 0.02, medians)
+    assert clustered.ci_half_width_ms > 3 * pooled.ci_half_width_ms
+    assert pooled.target_met and not clustered.target_met and not clustered.stable
+    assert clustered.median_ms == pooled.median_ms  # only the interval changes
+    assert summarize(x, 1, 0.02, medians[:1]) == pooled  # one round: no spread to see
+
+
+def test_clustered_ci_covers_the_true_level_about_95_percent_of_the_time() -> None:
+    rng = np.random.default_rng(4)
+    pooled_hits = clustered_hits = 0
+    trials = 400
+    for _ in range(trials):  # the true level is 1.0; each trial is a new set of sessions
+        x, medians = _clustered(rng, 6)
+        m = float(np.median(x))
+        pooled_hits += abs(m - 1.0) <= median_ci_half_width(np.sort(x))
+        clustered_hits += abs(m - 1.0) <= summarize(x, 1, 0.02, medians).ci_half_width_ms
+    assert pooled_hits / trials < 0.5  # the rank interval alone is far too narrow
+    assert clustered_hits / trials >= 0.88

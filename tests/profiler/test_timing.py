@@ -158,3 +158,24 @@ def test_host_timer_measures_the_block() -> None:
 def test_config_is_validated(bad: dict[str, float]) -> None:
     with pytest.raises(ValueError, match=rf"^{next(iter(bad))}: out of range"):
         TimingConfig(**bad)  # type: ignore[arg-type]
+
+
+class SessionLuck(Busy):
+    """Each fresh load runs at its own speed (allocation luck): steady within a round."""
+
+    def __init__(self, per_call_s: float, levels: list[float]) -> None:
+        super().__init__(per_call_s)
+        self.levels, self.base = levels, per_call_s
+
+    def reload(self) -> None:
+        super().reload()
+        self.per_call_s = self.base * self.levels[self.reloads % len(self.levels)]
+
+
+def test_sessions_that_disagree_get_more_rounds_and_an_honest_ci() -> None:
+    cfg = TimingConfig(budget_s=1.0, min_sample_s=0.002, rel_tol=0.02)
+    steady = measure_one(SessionLuck(100e-6, [1.0]), cfg)
+    lucky = measure_one(SessionLuck(100e-6, [1.0, 1.15, 0.9, 1.1, 0.95]), cfg)
+    assert steady.rounds == cfg.rounds and steady.stats.target_met
+    assert lucky.rounds > cfg.rounds  # more sessions, not only more samples of one
+    assert lucky.stats.rel_ci > 0.02 and not lucky.stats.stable

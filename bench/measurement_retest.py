@@ -113,7 +113,7 @@ def main() -> None:
         return child(args)
     print(f"command: {' '.join(sys.argv)}")
     with tempfile.TemporaryDirectory() as tmp:
-        base = [a for a in sys.argv[1:]] + ["--child", "--cache", str(Path(tmp) / "onnx")]
+        base = [*sys.argv[1:], "--child", "--cache", str(Path(tmp) / "onnx")]
         runs = []
         for i in range(args.repeats):
             out = Path(tmp) / f"run{i}.json"

@@ -57,7 +57,23 @@ def pairs(a: dict, b: dict) -> dict[str, np.ndarray]:
     mb = np.array([b[k]["median_ms"] for k in keys])
     width = [(a[k]["ci_half_width_ms"], b[k]["ci_half_width_ms"]) for k in keys]
     half = np.array([(x or math.inf) + (y or math.inf) for x, y in width])
-    return {"ms": np.sqrt(ma * mb), "log": np.log(mb / ma), "diff": np.abs(mb - ma), "half": half}
+    return _paired(ma, mb, half)
+
+
+def _paired(ma: np.ndarray, mb: np.ndarray, half: np.ndarray) -> dict[str, np.ndarray]:
+    return {
+        "a": ma,
+        "b": mb,
+        "ms": np.sqrt(ma * mb),
+        "log": np.log(mb / ma),
+        "diff": np.abs(mb - ma),
+        "half": half,
+    }
+
+
+def shifted(p: dict[str, np.ndarray], shift: float) -> dict[str, np.ndarray]:
+    """The pairs with the second run scaled by exp(-shift): a whole-run drift removed."""
+    return _paired(p["a"], p["b"] * math.exp(-shift), p["half"])
 
 
 def summary(p: dict[str, np.ndarray]) -> str:
@@ -78,6 +94,8 @@ def report(runs: list[dict]) -> None:
     for i in range(len(runs) - 1):
         p = pairs(runs[i]["ops"], runs[i + 1]["ops"])
         print(f"{f'run {i + 1} vs {i + 2}':<24}{summary(p)}")
+        shift = float(np.median(p["log"]))
+        print(f"{f'  shift {np.expm1(shift):+.2%} removed':<24}{summary(shifted(p, shift))}")
         order = np.argsort(p["ms"])
         for band in np.array_split(order, 4):
             sub = {k: v[band] for k, v in p.items()}
@@ -105,6 +123,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--min-sample-ms", type=float, default=5.0)
     ap.add_argument("--samples-per-round", type=int, default=10)
+    ap.add_argument("--save", help="also write every run's medians and CIs to this JSON file")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
     ap.add_argument("--cache", help=argparse.SUPPRESS)
@@ -121,6 +140,8 @@ def main() -> None:
             subprocess.run([sys.executable, __file__, *base, "--out", str(out)], check=True)
             print(f"run {i + 1} done in {time.perf_counter() - t0:.0f} s", flush=True)
             runs.append(json.loads(out.read_text()))
+    if args.save:
+        Path(args.save).write_text(json.dumps(runs))
     report(runs)
 
 

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from latency_service.db import make_engine, session_factory
 from latency_service.predictors.training import MODELS, make, metrics
 from latency_service.repository.devices import get_device
-from latency_service.repository.predictors import training_rows
+from latency_service.repository.predictors import labels, training_rows
 
 
 def main() -> None:
@@ -35,10 +35,20 @@ def main() -> None:
     ap.add_argument("--test", type=int, default=100, help="held-out test ops")
     ap.add_argument("--draws", type=int, default=3, help="random training sets per size")
     ap.add_argument("--models", default="kernel_forest,kernel_roofline,roofline_forest")
+    ap.add_argument(
+        "--raw",
+        action="store_true",
+        help="labels as measured, without dividing out each batch's reference-panel drift "
+        "(what `hwlat train` does when the device has readings)",
+    )
     args = ap.parse_args()
     with session_factory(make_engine(args.db))() as s:
-        specs, ms, _ = training_rows(s, get_device(s, args.device), args.kind)
-    y = np.asarray(ms)
+        device = get_device(s, args.device)
+        rows = training_rows(s, device, args.kind)
+        y, drift = labels(s, device, device.revision, rows, None)
+    specs = rows.specs
+    if args.raw or drift is None:
+        y, drift = np.asarray(rows.ms), None
     sizes = [int(n) for n in args.sizes.split(",")]
     if len(y) < args.test + max(sizes):
         sys.exit(f"error: {len(y)} {args.kind} ops measured; --test + largest size needs more")
@@ -47,6 +57,11 @@ def main() -> None:
     pool = np.setdiff1d(np.arange(len(y)), test)
     print(f"command: {' '.join(sys.argv)}")
     print(f"{len(y)} measured {args.kind} ops; {args.test} held out; {args.draws} draws per size")
+    if drift is not None:
+        print(
+            f"labels divided by their run's drift factor ({drift['normalised']} of them; "
+            f"factors p5 {drift['factor_p05']:.3f}, p95 {drift['factor_p95']:.3f})"
+        )
     print(f"{'model':<16} {'n':>5} {'±10% (each draw)':<24} {'±10%':>6} {'±5%':>6} {'fit s':>6}")
     for model in models:
         for n in sizes:

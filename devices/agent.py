@@ -19,6 +19,7 @@ from devices.runtimes.base import Prepared, Runtime
 from devices.spool import Spool
 from latency_service.client import ClientError, HwlatClient, ServiceUnavailable
 from latency_service.schemas import AgentDeviceOut, Lease, LeaseItem
+from profiler import reference
 from profiler.errors import MeasureError, classify
 from profiler.hoststate import host_state
 from profiler.ops import OpSpec
@@ -51,6 +52,7 @@ class AgentOptions:
     heartbeat_s: float = 30.0
     poll_s: float = 5.0
     new_revision: bool = False
+    reference: bool = True  # measure the service's reference panel with every batch
 
 
 class Heartbeat(threading.Thread):
@@ -91,6 +93,8 @@ class Agent:
         self.progress = progress or (lambda n: None)
         self.stop_event = threading.Event()
         self._describe: dict[str, Any] | None = None
+        self.panel: str | None = None  # the reference panel the service asked for
+        self._panel_ops: dict[str, Prepared] | None = None  # prepared once, reloaded per batch
 
     @property
     def stopping(self) -> bool:
@@ -99,9 +103,13 @@ class Agent:
     def hello(self) -> AgentDeviceOut:
         """Send this machine's fingerprint; the service refuses a different machine."""
         fp = fingerprint(self.runtime)
-        return self.client.hello(
+        out = self.client.hello(
             fp, fingerprint_id(fp), self.runtime.name, self.options.new_revision
         )
+        # only a panel this agent knows: an older service asks for none and would refuse it
+        wanted = out.reference_panel if self.options.reference else None
+        self.panel = wanted if wanted == reference.PANEL else None
+        return out
 
     def run(self) -> int:
         """Work until stopped, or (with --once) until the queue is empty. Returns how many
@@ -131,11 +139,11 @@ class Agent:
         beat = Heartbeat(self.client, lease.lease_id, self.options.heartbeat_s)
         beat.start()
         try:
-            results, errors, untouched = self.measure(lease.items)
+            results, errors, untouched, reading = self.measure(lease.items)
         finally:
             beat.stop()
         if results or errors:
-            entry = self.spool.add(lease.lease_id, self.run_id, results, errors)
+            entry = self.spool.add(lease.lease_id, self.run_id, results, errors, reading)
             self.upload(entry)
         if untouched:
             self.client.release(lease.lease_id, untouched)
@@ -143,7 +151,8 @@ class Agent:
 
     def measure(
         self, items: list[LeaseItem]
-    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[int]]:
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[int], dict[str, Any] | None]:
+        """(results, errors, item ids left unmeasured, the reference reading or None)."""
         prepared: dict[int, Prepared] = {}
         errors: list[dict[str, Any]] = []
         for item in items:
@@ -156,12 +165,17 @@ class Agent:
         self.progress(len(errors))
         before = host_state()
         engine = Engine(self.timing)
+        panel = self.reference_ops() if prepared else {}
         outcome = engine.measure(
-            [(str(i), p.runnable) for i, p in prepared.items()], stop=lambda: self.stopping
+            [(str(i), p.runnable) for i, p in prepared.items()]
+            + [(f"ref:{key}", p.runnable) for key, p in panel.items()],
+            stop=lambda: self.stopping,
         )
+        reading = self._reading(outcome, panel)
         host = {"before": before, "after": host_state()}
         results = []
         by_id = {item.item_id: item for item in items}
+        outcome = {k: v for k, v in outcome.items() if not k.startswith("ref:")}
         for key, res in outcome.items():
             item_id = int(key)
             if isinstance(res, Measurement):
@@ -170,7 +184,41 @@ class Agent:
                 errors.append(self._error(item_id, res))
         self.progress(len(outcome))
         finished = {r["item_id"] for r in results} | {e["item_id"] for e in errors}
-        return results, errors, [i.item_id for i in items if i.item_id not in finished]
+        left = [i.item_id for i in items if i.item_id not in finished]
+        return results, errors, left, reading
+
+    def reference_ops(self) -> dict[str, Prepared]:
+        """The panel's blocks, prepared once and reloaded for every batch (a fresh session
+        per batch, like the batch's own ops). Empty without a panel; a panel block that
+        cannot be prepared turns the panel off with a warning, never the agent."""
+        if self.panel is None:
+            return {}
+        if self._panel_ops is None:
+            try:
+                ops = reference.panel_ops(self.runtime.precision)
+                self._panel_ops = {op.key: self.runtime.prepare(op) for op in ops}
+            except (MeasureError, ValueError) as exc:
+                log.warning("reference panel off: cannot prepare it (%s)", exc)
+                self.panel, self._panel_ops = None, {}
+                return {}
+        else:
+            for p in self._panel_ops.values():
+                p.runnable.reload()
+        return self._panel_ops
+
+    def _reading(
+        self, outcome: dict[str, Measurement | MeasureError], panel: dict[str, Prepared]
+    ) -> dict[str, Any] | None:
+        """The panel as measured in this batch; None unless every block was measured."""
+        got = {key: outcome.get(f"ref:{key}") for key in panel}
+        if not panel or not all(isinstance(m, Measurement) for m in got.values()):
+            return None
+        ops = {}
+        for key, m in got.items():
+            assert isinstance(m, Measurement)  # checked just above
+            stats = m.stats.to_dict()  # an infinite CI (too few samples) becomes None
+            ops[key] = {k: stats[k] for k in ("median_ms", "ci_half_width_ms", "stable")}
+        return {"panel": self.panel, "ops": ops}
 
     def prepare(self, item: LeaseItem) -> Prepared:
         if item.kind == "op":
@@ -205,7 +253,11 @@ class Agent:
         """Upload a spooled batch; keep it spooled if the service cannot be reached."""
         try:
             self.client.upload(
-                entry["lease_id"], entry["run_id"], entry["results"], entry["errors"]
+                entry["lease_id"],
+                entry["run_id"],
+                entry["results"],
+                entry["errors"],
+                entry.get("reference"),  # spools written before the panel have none
             )
         except ServiceUnavailable as exc:
             log.warning("upload failed, kept in %s: %s", self.spool.path, exc)

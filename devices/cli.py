@@ -46,6 +46,14 @@ def agent(
     min_sample_ms: Annotated[float, typer.Option("--min-sample-ms")] = 5.0,
     samples_per_round: Annotated[int, typer.Option("--samples-per-round")] = 10,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+    reference: Annotated[
+        bool | None,
+        typer.Option(
+            "--reference/--no-reference",
+            help="Measure the reference panel with every batch (drift check; default on, "
+            "HWLAT_AGENT_REFERENCE).",
+        ),
+    ] = None,
 ) -> None:
     """Lease profiling work for this device, measure it, upload the results."""
     settings = AgentSettings()
@@ -64,6 +72,7 @@ def agent(
         heartbeat_s=settings.heartbeat_s,
         poll_s=settings.poll_s,
         new_revision=new_revision,
+        reference=settings.reference if reference is None else reference,
     )
     # generous retries: an agent should ride out a service restart or a network blip
     with HwlatClient(server, token=token, retries=8) as client:

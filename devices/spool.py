@@ -50,6 +50,7 @@ class Spool:
         run_id: str,
         results: list[dict[str, Any]],
         errors: list[dict[str, Any]],
+        reference: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         entry = {
             "id": uuid.uuid4().hex,
@@ -57,6 +58,7 @@ class Spool:
             "run_id": run_id,
             "results": results,
             "errors": errors,
+            "reference": reference,
         }
         self.entries.append(entry)
         self._save()

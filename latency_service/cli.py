@@ -172,6 +172,39 @@ def devices_show(
         Console().print(table)
 
 
+@devices_app.command("drift")
+def devices_drift(
+    name: str, server: Server = DEFAULT_SERVER, token: Token = None, as_json: Json = False
+) -> None:
+    """How steady the device's machine was per agent run (the reference panel's drift)."""
+    with client(server, token=token) as c:
+        out = c.drift(name)
+    table = Table(
+        "run",
+        "batches",
+        "flagged",
+        "ops",
+        "factor (median)",
+        "min",
+        "max",
+        "last at",
+        title=f"{out.device} rev {out.revision}: drift against the baseline "
+        f"(panel {out.panel}, flagged beyond ±{out.tolerance:.0%})",
+    )
+    for r in out.runs:
+        table.add_row(
+            r.run_id, str(r.readings), str(r.flagged), str(r.measurements),
+            f"{r.median_factor:.3f}", f"{r.min_factor:.3f}", f"{r.max_factor:.3f}",
+            r.last_at.isoformat(timespec="seconds"),
+        )  # fmt: skip
+    emit(out.model_dump(mode="json"), as_json, table)
+    if not as_json and not out.runs:
+        typer.echo(
+            f"no reference readings for {name} yet: agents measure the panel with every "
+            "batch unless run with --no-reference"
+        )
+
+
 @devices_app.command("token")
 def devices_token(
     name: str,

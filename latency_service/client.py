@@ -23,6 +23,7 @@ from latency_service.schemas import (
     BatchOut,
     DeviceCreated,
     DeviceOut,
+    DriftOut,
     EstimateOut,
     JobResult,
     LatencyOut,
@@ -223,6 +224,12 @@ class HwlatClient:
             )
         ]
 
+    def drift(self, device: str, revision: int | None = None) -> DriftOut:
+        params = {} if revision is None else {"revision": revision}
+        return DriftOut.model_validate(
+            self._json("GET", f"/v1/devices/{device}/drift", "read", params=params)
+        )
+
     def health(self) -> dict[str, Any]:
         result: dict[str, Any] = self._json("GET", "/healthz")
         return result
@@ -364,8 +371,11 @@ class HwlatClient:
         run_id: str,
         results: list[dict[str, Any]],
         errors: list[dict[str, Any]] | None = None,
+        reference: dict[str, Any] | None = None,
     ) -> UploadOut:
-        body = {"run_id": run_id, "results": results, "errors": errors or []}
+        body: dict[str, Any] = {"run_id": run_id, "results": results, "errors": errors or []}
+        if reference is not None:  # a service older than the panel refuses the field
+            body["reference"] = reference
         return UploadOut.model_validate(
             self._json("POST", f"/v1/agent/leases/{lease_id}/results", "agent", json=body)
         )

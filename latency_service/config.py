@@ -30,6 +30,9 @@ class ServiceSettings(BaseSettings):
     max_body_bytes: int = Field(default=4 << 20, ge=1024)  # 10 000 keys fit in ~1 MiB
     lease_s: float = Field(default=120.0, gt=0)
     max_attempts: int = Field(default=3, ge=1)
+    # a batch whose reference panel ran this much slower or faster than the device's
+    # baseline is flagged as drifted (2-vCPU VM, quiet: factors within about ±1%)
+    drift_tolerance: float = Field(default=0.05, gt=0, lt=1)
     max_batch_keys: int = Field(default=10_000, ge=1)
     read_cache_s: float = Field(
         default=1.0, ge=0

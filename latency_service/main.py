@@ -17,6 +17,7 @@ from latency_service.metrics import RequestMetrics, ServiceMetrics
 from latency_service.routes import (
     agent,
     devices,
+    drift,
     estimates,
     health,
     jobs,
@@ -105,7 +106,8 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.state.sessions = session_factory(engine)
     app.state.cache = ReadCache(app.state.sessions, ttl_s=settings.read_cache_s)
     app.state.metrics = ServiceMetrics(app.state.sessions)
-    for module in (health, devices, jobs, agent, latency, predictors, estimates, metrics):
+    routers = (health, devices, jobs, agent, latency, predictors, estimates, drift, metrics)
+    for module in routers:
         app.include_router(module.router)
     app.include_router(dashboard.router)  # read-only HTML pages at / and /devices/...
     app.include_router(dashboard.public)

@@ -89,6 +89,26 @@ class Measurement(Base):
     runtime: Mapped[dict[str, Any]]
     host_state: Mapped[dict[str, Any]]
     extra: Mapped[dict[str, Any]]  # warm-up, rounds, timer, export time, per-op runtime facts
+    # the reference panel measured with this op's batch (None: an agent without one)
+    reference_id: Mapped[int | None] = mapped_column(
+        ForeignKey("reference_readings.id", ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ReferenceReading(Base):
+    """The reference panel (profiler.reference) as measured with one agent batch:
+    how fast the machine was while it measured that batch. Never changed once stored."""
+
+    __tablename__ = "reference_readings"
+    __table_args__ = (UniqueConstraint("device_id", "run_id", "lease_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
+    revision: Mapped[int]
+    run_id: Mapped[str] = mapped_column(String(64))
+    lease_id: Mapped[str] = mapped_column(String(64))
+    panel: Mapped[str] = mapped_column(String(32))
+    ops: Mapped[dict[str, Any]]  # panel op key -> {median_ms, ci_half_width_ms, stable}
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -168,5 +188,7 @@ class Predictor(Base):
     watermark: Mapped[int]
     metrics: Mapped[dict[str, Any]]  # held-out metrics of every candidate
     heldout: Mapped[list[Any]]  # (measured, predicted) per training op, out of fold
+    # labels divided by their run's drift factor against this baseline (None: raw)
+    drift: Mapped[dict[str, Any] | None]
     sklearn_version: Mapped[str] = mapped_column(String(32))
     trained_at: Mapped[datetime] = mapped_column(default=utcnow)

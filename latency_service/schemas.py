@@ -178,12 +178,30 @@ class UploadError(Strict):
     message: str = Field(max_length=4000)
 
 
+class ReferenceOp(Strict):
+    """One panel block's median in a batch (see profiler.reference)."""
+
+    median_ms: float = Field(gt=0, allow_inf_nan=False)
+    ci_half_width_ms: float | None = Field(None, ge=0, allow_inf_nan=False)
+    stable: bool
+
+
+class ReferenceReading(Strict):
+    """The reference panel as measured in the same interleaved rounds as the batch."""
+
+    panel: str = Field(max_length=32, description="panel version, e.g. 'mbconv3-v1'")
+    ops: dict[str, ReferenceOp] = Field(max_length=16, description="panel op key -> median")
+
+
 class Upload(Strict):
     run_id: str = Field(
         pattern=RUN_ID, description="unique per agent run: makes uploads idempotent"
     )
     results: list[UploadResult] = Field(default_factory=list, max_length=1000)
     errors: list[UploadError] = Field(default_factory=list, max_length=1000)
+    reference: ReferenceReading | None = Field(
+        None, description="the reference panel measured with this batch (drift check)"
+    )
 
 
 class UploadOut(BaseModel):
@@ -281,6 +299,9 @@ class AgentDeviceOut(BaseModel):
     fingerprint_id: str | None
     pending: int
     leased: int = Field(description="items held by agents now (expired leases included)")
+    reference_panel: str | None = Field(
+        None, description="the reference panel to measure with every batch (drift check)"
+    )
 
 
 class WorkItemOut(BaseModel):
@@ -309,6 +330,12 @@ class PredictorOut(BaseModel):
     )
     sklearn_version: str
     trained_at: datetime
+    drift: dict[str, Any] | None = Field(
+        None,
+        description="labels divided by their agent run's reference-panel drift factor "
+        "against this baseline (metrics and held-out pairs are on those labels); null: as "
+        "measured",
+    )
     heldout: list[tuple[float, float]] | None = None
 
 
@@ -360,3 +387,29 @@ class NetworkOut(BaseModel):
 class Health(BaseModel):
     status: Literal["ok"]
     database: str
+
+
+class DriftRunOut(BaseModel):
+    run_id: str
+    readings: int = Field(description="agent batches of this run with a reference reading")
+    flagged: int = Field(description="batches whose factor is out of tolerance")
+    first_at: datetime
+    last_at: datetime
+    median_factor: float = Field(description=">1: the machine ran slower than its baseline")
+    min_factor: float
+    max_factor: float
+    measurements: int = Field(description="op measurements taken in these batches")
+
+
+class DriftOut(BaseModel):
+    """How steady the machine was: the reference panel per agent run, against the
+    median of every reading at this device revision."""
+
+    device: str
+    revision: int
+    panel: str
+    tolerance: float
+    baseline_ms: dict[str, float]
+    readings: int
+    flagged: int
+    runs: list[DriftRunOut]

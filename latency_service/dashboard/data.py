@@ -17,6 +17,7 @@ from latency_service.predictors.calibration import assess
 from latency_service.repository import devices as devices_repo
 from latency_service.repository import latency as latency_repo
 from latency_service.repository import predictors as predictors_repo
+from latency_service.repository import reference as reference_repo
 from latency_service.repository import work as work_repo
 from latency_service.repository.ops import space_ops
 
@@ -162,6 +163,12 @@ def failed_items(s: Session, device: Device) -> list[dict[str, Any]]:
         }
         for i in work_repo.list_work(s, device, "failed", FAILED_SHOWN)
     ]
+
+
+def drift_runs(s: Session, device: Device, tolerance: float) -> list[dict[str, Any]]:
+    """Per agent run at the current revision: the reference panel's drift, newest first."""
+    runs = reference_repo.drift_by_run(s, reference_repo.readings(s, device), tolerance)
+    return [vars(r) for r in sorted(runs, key=lambda r: r.last_at, reverse=True)]
 
 
 def _network_label(net: dict[str, Any] | None) -> str:

@@ -67,6 +67,7 @@ def device_page(request: Request, name: str, session: SessionDep) -> HTMLRespons
     """Each covered space's latency table as a heatmap, and the failed work items."""
     snap = _snapshot(request, name)
     device = _device(session, name)
+    tolerance = request.app.state.settings.drift_tolerance
     return _page(
         request,
         "device.html",
@@ -74,6 +75,8 @@ def device_page(request: Request, name: str, session: SessionDep) -> HTMLRespons
         fingerprint=data.fingerprint_summary(device.fingerprint),
         tables=data.tables(request.app.state.cache, snap, session, device),
         failed=data.failed_items(session, device),
+        drift=data.drift_runs(session, device, tolerance),
+        tolerance=tolerance,
         predictors=sorted(snap.predictors),
         wide_ci=data.WIDE_CI,
         active="tables",

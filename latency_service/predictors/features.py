@@ -43,3 +43,21 @@ def feature_vector(spec: OpSpec) -> list[float]:
 
 def matrix(specs: list[OpSpec]) -> np.ndarray:
     return np.asarray([feature_vector(s) for s in specs], dtype=np.float64)
+
+
+LANES = (8, 16)  # floats per SIMD register: AVX2, AVX-512 (NEON's 4 divides both)
+
+
+def layout_vector(spec: OpSpec) -> list[float]:
+    """How much padding the block's channel counts need to fill whole SIMD blocks (ONNX
+    Runtime's CPU convolutions run in the blocked NCHWc layout, so 20 channels cost like
+    24 or 32), for the input, expanded and output widths, and whether the side is a
+    multiple of 8. Trees cannot compute a remainder from a channel count themselves."""
+    cin, cout = spec.shape[1], spec.out_shape[1]
+    mid = cin * spec.num("e") if "e" in spec.p else cin
+    pads = [math.ceil(c / b) * b / c for c in (cin, mid, cout) for b in LANES]
+    return [*pads, float(spec.shape[2] % 8 == 0)]
+
+
+def layout_matrix(specs: list[OpSpec]) -> np.ndarray:
+    return np.asarray([layout_vector(s) for s in specs], dtype=np.float64)

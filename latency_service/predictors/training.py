@@ -28,7 +28,7 @@ from sklearn.linear_model import LinearRegression
 from sklearn.model_selection import KFold
 from threadpoolctl import ThreadpoolController
 
-from latency_service.predictors.features import matrix
+from latency_service.predictors.features import layout_matrix, matrix
 from profiler.features import features, kernels
 from profiler.ops import OpSpec
 
@@ -113,6 +113,14 @@ class KernelRoofline:
     def predict(self, specs: list[OpSpec]) -> np.ndarray:
         return np.maximum(self.lr.predict(self._x(specs)), 1e-6)
 
+    def shares(self, specs: list[OpSpec]) -> np.ndarray:
+        """(n, 6): the fitted law's time per kernel type and for the block's input and
+        output traffic, as shares of its estimate (the intercept is not a part)."""
+        terms = self._x(specs) * self.lr.coef_  # (n, 4 per kernel type + 2)
+        parts = terms[:, : 4 * len(KERNELS)].reshape(len(specs), len(KERNELS), 4).sum(axis=2)
+        parts = np.column_stack([parts, terms[:, 4 * len(KERNELS) :].sum(axis=1)])
+        return parts / np.maximum(self.predict(specs), 1e-9)[:, None]
+
 
 class LogTree:
     """A tree ensemble on the feature vector, fitted to log latency."""
@@ -143,14 +151,26 @@ class RooflineForest:
         self,
         base: Roofline | KernelRoofline | None = None,
         trees: ExtraTreesRegressor | HistGradientBoostingRegressor | None = None,
+        layout: bool = False,
     ) -> None:
         self.base = base or Roofline()
-        self.trees = trees or ExtraTreesRegressor(
-            n_estimators=300, min_samples_leaf=2, n_jobs=1, random_state=SEED
+        # `is None`, not `or`: an unfitted ensemble's len() raises
+        self.trees = (
+            trees
+            if trees is not None
+            else ExtraTreesRegressor(
+                n_estimators=300, min_samples_leaf=2, n_jobs=1, random_state=SEED
+            )
         )
+        # the trees also see where the kernel law puts the time and the SIMD padding
+        self.layout = layout
 
     def _x(self, specs: list[OpSpec], base: np.ndarray) -> np.ndarray:
-        return np.column_stack([matrix(specs), np.log(base)])
+        x = np.column_stack([matrix(specs), np.log(base)])
+        if self.layout:
+            assert isinstance(self.base, KernelRoofline)  # make() pairs them
+            x = np.column_stack([x, self.base.shares(specs), layout_matrix(specs)])
+        return x
 
     def fit(self, specs: list[OpSpec], ms: np.ndarray) -> RooflineForest:
         base = self.base.fit(specs, ms).predict(specs)
@@ -171,6 +191,7 @@ MODELS = (
     "kernel_roofline",
     "kernel_forest",
     "kernel_gbm",
+    "kernel_gbm_layout",
 )
 
 
@@ -183,9 +204,9 @@ def make(model: str) -> Model:
         return KernelRoofline()
     if model == "kernel_forest":
         return RooflineForest(KernelRoofline())
-    if model == "kernel_gbm":
+    if model in ("kernel_gbm", "kernel_gbm_layout"):
         boost = HistGradientBoostingRegressor(max_iter=500, learning_rate=0.05, random_state=SEED)
-        return RooflineForest(KernelRoofline(), boost)
+        return RooflineForest(KernelRoofline(), boost, layout=model == "kernel_gbm_layout")
     return LogTree(model)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import sklearn
@@ -19,9 +19,19 @@ from latency_service.predictors.training import (
     make,
     train,
 )
+from latency_service.repository import reference
 from latency_service.repository.work import enqueue_ops
 from profiler.ops import OpSpec
 from profiler.sampling import MOVES, refine_ops
+
+
+class Rows(NamedTuple):
+    """A predictor's training rows, in a fixed order (by op key)."""
+
+    specs: list[OpSpec]
+    ms: list[float]  # median per op, as measured
+    reference_ids: list[int | None]  # the reference reading of each op's batch
+    watermark: int  # the newest measurement id among them
 
 
 def training_rows(
@@ -31,9 +41,8 @@ def training_rows(
     revision: int | None = None,
     watermark: int | None = None,
     dtype: str | None = None,
-) -> tuple[list[OpSpec], list[float], int]:
-    """(specs, median ms, newest measurement id) of the newest measurement per op of
-    `kind` at the revision, up to `watermark`, in a fixed order (by op key)."""
+) -> Rows:
+    """The newest measurement per op of `kind` at the revision, up to `watermark`."""
     rev = device.revision if revision is None else revision
     q = (
         select(func.max(Measurement.id))
@@ -44,21 +53,33 @@ def training_rows(
         q = q.where(Measurement.id <= watermark)
     newest = q.group_by(Measurement.op_id).subquery()
     rows = s.execute(
-        select(Op.key, Measurement.median_ms, Measurement.id)
+        select(Op.key, Measurement.median_ms, Measurement.reference_id, Measurement.id)
         .join(Measurement, Measurement.op_id == Op.id)
         .join(newest, Measurement.id == newest.c[0])
         .order_by(Op.key)
     ).all()
-    parsed = [(OpSpec.from_key(key), ms, mid) for key, ms, mid in rows]
+    parsed = [(OpSpec.from_key(key), ms, ref, mid) for key, ms, ref, mid in rows]
     if dtype is None and parsed:  # one predictor per dtype: the device's usual one
-        dtypes = [spec.dtype for spec, _, _ in parsed]
+        dtypes = [row[0].dtype for row in parsed]
         dtype = max(set(dtypes), key=dtypes.count)
     parsed = [row for row in parsed if row[0].dtype == dtype]
-    return (
-        [spec for spec, _, _ in parsed],
-        [ms for _, ms, _ in parsed],
-        max((mid for _, _, mid in parsed), default=0),
+    return Rows(
+        [row[0] for row in parsed],
+        [row[1] for row in parsed],
+        [row[2] for row in parsed],
+        max((row[3] for row in parsed), default=0),
     )
+
+
+def labels(
+    s: Session, device: Device, revision: int, rows: Rows, drift: dict[str, Any] | None
+) -> tuple[np.ndarray, dict[str, Any] | None]:
+    """The rows' labels with their agent run's drift divided out. `drift` is a
+    predictor's record (a rebuild divides by the same factors); None when training anew."""
+    if drift is None and not any(r is not None for r in rows.reference_ids):
+        return np.asarray(rows.ms, dtype=np.float64), None
+    ms, record = reference.normalise(s, device, revision, rows.reference_ids, rows.ms, drift)
+    return np.asarray(ms, dtype=np.float64), record
 
 
 def measured_kinds(s: Session, device: Device) -> list[str]:
@@ -81,22 +102,25 @@ def train_device(
     wanted = kinds or measured_kinds(s, device)
     made, skipped = [], {}
     for kind in wanted:
-        specs, ms, mark = training_rows(s, device, kind)
-        if len(specs) < MIN_SAMPLES:
+        rows = training_rows(s, device, kind)
+        if len(rows.specs) < MIN_SAMPLES:
             why = (
-                f"{len(specs)} measured ops, at least {MIN_SAMPLES} needed; queue more "
+                f"{len(rows.specs)} measured ops, at least {MIN_SAMPLES} needed; queue more "
                 f"with `hwlat jobs sample --device {device.name} --kind {kind}`"
             )
             if kinds:
                 raise Invalid(f"kind {kind}: {why}")
             skipped[kind] = why
             continue
-        trained = train(kind, specs, ms)
-        made.append(_store(s, device, trained, mark, specs[0].dtype))
+        y, drift = labels(s, device, device.revision, rows, None)
+        trained = train(kind, rows.specs, list(y))
+        made.append(_store(s, device, trained, rows, drift))
     return made, skipped
 
 
-def _store(s: Session, device: Device, t: Trained, watermark: int, dtype: str) -> Predictor:
+def _store(
+    s: Session, device: Device, t: Trained, rows: Rows, drift: dict[str, Any] | None
+) -> Predictor:
     version = (
         s.scalar(
             select(func.max(Predictor.version)).where(
@@ -111,13 +135,14 @@ def _store(s: Session, device: Device, t: Trained, watermark: int, dtype: str) -
         device_id=device.id,
         revision=device.revision,
         kind=t.kind,
-        dtype=dtype,
+        dtype=rows.specs[0].dtype,
         version=version,
         model=t.model,
         samples=t.samples,
-        watermark=watermark,
+        watermark=rows.watermark,
         metrics=t.cv,
         heldout=t.heldout,
+        drift=drift,
         sklearn_version=sklearn.__version__,
     )
     s.add(row)
@@ -137,8 +162,9 @@ def latest(s: Session, device: Device) -> dict[str, Predictor]:
 
 def rebuild(s: Session, device: Device, row: Predictor) -> Model:
     """The same predictor again, from the same rows (deterministic, seeded retraining)."""
-    specs, ms, _ = training_rows(s, device, row.kind, row.revision, row.watermark, row.dtype)
-    return make(row.model).fit(specs, np.asarray(ms, dtype=np.float64))
+    rows = training_rows(s, device, row.kind, row.revision, row.watermark, row.dtype)
+    y, _ = labels(s, device, row.revision, rows, row.drift)
+    return make(row.model).fit(rows.specs, y)
 
 
 def worst_heldout(
@@ -146,7 +172,7 @@ def worst_heldout(
 ) -> tuple[list[OpSpec], list[float]]:
     """The `fraction` (at least one) of the predictor's training ops with the largest
     out-of-fold relative error |predicted / measured - 1|, worst first, with the errors."""
-    specs, _, _ = training_rows(s, device, row.kind, row.revision, row.watermark, row.dtype)
+    specs = training_rows(s, device, row.kind, row.revision, row.watermark, row.dtype).specs
     if len(specs) != len(row.heldout):
         raise Conflict(
             f"the {row.kind} predictor (version {row.version}) no longer matches its "

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from latency_service.errors import Forbidden, NotFound
 from latency_service.models import Device, Measurement, WorkItem, utcnow
-from latency_service.repository import networks
+from latency_service.repository import networks, reference
 from latency_service.repository.latency import measured_op_ids
 from latency_service.repository.ops import ensure_ops
 from profiler.ops import OpSpec
@@ -170,16 +170,19 @@ def upload(
     results: list[Any],
     errors: list[Any],
     max_attempts: int,
+    reading: Any | None = None,
 ) -> dict[str, int]:
-    """Store results and errors of a lease. Idempotent: a result already stored for this
-    (device revision, op, run id) is a duplicate and changes nothing; a result for an item
-    held by another lease (or failed) is rejected (counted, not stored); unknown items are
+    """Store results and errors of a lease, and the reference panel read with them (each
+    op result is linked to it). Idempotent: a result already stored for this (device
+    revision, op, run id) is a duplicate and changes nothing; a result for an item held by
+    another lease (or failed) is rejected (counted, not stored); unknown items are
     errors."""
     foreign = select(WorkItem.id).where(
         WorkItem.lease_id == lease_id, WorkItem.device_id != device.id
     )
     if s.scalar(foreign.limit(1)) is not None:
         raise Forbidden("this lease belongs to another device")
+    reference_id = reference.store(s, device, lease_id, run_id, reading)
     items = {
         item.id: item
         for item in s.scalars(
@@ -197,7 +200,7 @@ def upload(
         elif _held(item, lease_id) or item.state == "pending":
             # pending: the lease ran out (e.g. an agent restarted and replays its spool) but
             # nobody else holds the item, so the number is still the one wanted
-            _store_result(s, device, item, run_id, r)
+            _store_result(s, device, item, run_id, r, reference_id)
             counts["accepted"] += 1
         else:  # leased again to someone else, or failed: not ours to fill
             counts["rejected"] += 1
@@ -244,7 +247,9 @@ def _has_result(s: Session, device: Device, item: WorkItem, run_id: str) -> bool
     )
 
 
-def _store_result(s: Session, device: Device, item: WorkItem, run_id: str, r: Any) -> None:
+def _store_result(
+    s: Session, device: Device, item: WorkItem, run_id: str, r: Any, reference_id: int | None
+) -> None:
     if item.kind == "network":
         networks.store_result(s, device, item, run_id, r)
     else:
@@ -259,6 +264,7 @@ def _store_result(s: Session, device: Device, item: WorkItem, run_id: str, r: An
                 runtime=r.runtime,
                 host_state=r.host_state,
                 extra=r.extra,
+                reference_id=reference_id,
             )
         )
     item.state, item.lease_id, item.lease_expires_at = "done", None, None

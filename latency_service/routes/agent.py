@@ -18,6 +18,7 @@ from latency_service.schemas import (
     Upload,
     UploadOut,
 )
+from profiler.reference import PANEL
 
 router = APIRouter(prefix="/v1/agent", tags=["agent"])
 
@@ -33,6 +34,7 @@ def me(device: AgentDevice, session: SessionDep) -> AgentDeviceOut:
         fingerprint_id=device.fingerprint_id,
         pending=work.get("pending", 0),
         leased=work.get("leased", 0),
+        reference_panel=PANEL,
     )
 
 
@@ -113,6 +115,7 @@ def upload(
                 body.results,
                 body.errors,
                 settings.max_attempts,
+                body.reference,
             )
     except HTTPException:  # the whole upload refused: none of its results was stored
         metrics.count_uploads(device.name, rejected=len(body.results))

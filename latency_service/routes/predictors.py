@@ -26,6 +26,7 @@ def predictor_out(row: Predictor, heldout: bool = False) -> PredictorOut:
         metrics=row.metrics,
         sklearn_version=row.sklearn_version,
         trained_at=row.trained_at,
+        drift=row.drift,
         heldout=row.heldout if heldout else None,
     )
 

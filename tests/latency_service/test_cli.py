@@ -17,6 +17,7 @@ import pytest
 
 from hwlat.cli import main
 from latency_service.client import HwlatClient
+from profiler.reference import PANEL, panel_ops
 
 KEY = "conv|cin=3,cout=16,g=1,k=3,s=2|1x3x32x32|float32"
 STATS = {
@@ -114,8 +115,15 @@ def test_newcomer_walkthrough(
         lease = agent.lease(200)
         item = next(i for i in lease.items if i.key == KEY)
         assert lease.lease_id is not None
+        panel = {
+            op.key: {"median_ms": 0.1, "ci_half_width_ms": 0.001, "stable": True}
+            for op in panel_ops()
+        }
         agent.upload(
-            lease.lease_id, "run-1", [{"item_id": item.item_id, "key": KEY, "stats": STATS}]
+            lease.lease_id,
+            "run-1",
+            [{"item_id": item.item_id, "key": KEY, "stats": STATS}],
+            reference={"panel": PANEL, "ops": panel},
         )
     code, out, _ = run("query", "--device", "my-cpu", "--op", KEY, "--json")
     assert code == 0 and json.loads(out)["median_ms"] == 1.5
@@ -146,6 +154,8 @@ def test_newcomer_walkthrough(
     assert code == 0 and json.loads(out)[0]["coverage"][0]["measured"] == 1
     code, out, _ = run("devices", "show", "my-cpu")
     assert code == 0 and "my-cpu" in out
+    code, out, _ = run("devices", "drift", "my-cpu")
+    assert code == 0 and "run-1" in out and "1.000" in out
 
 
 @pytest.mark.parametrize(
@@ -154,6 +164,7 @@ def test_newcomer_walkthrough(
         (["devices", "add", "my-cpu", "--runtime", "ort-cpu"], "error: HTTP 409: device"),
         (["devices", "add", "BAD NAME", "--runtime", "ort-cpu"], "error: HTTP 422: body.name"),
         (["devices", "show", "nobody"], "error: HTTP 404: no device 'nobody'"),
+        (["devices", "drift", "nobody"], "error: HTTP 404: no device 'nobody'"),
         (["jobs", "add", "--device", "my-cpu"], "error: give either --space"),
         (["jobs", "add", "--device", "my-cpu", "--op", "conv|x"], "error: HTTP 422: ops[0]"),
         (

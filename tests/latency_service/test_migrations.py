@@ -6,7 +6,7 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from latency_service.db import make_engine
 from latency_service.models import Base
@@ -19,6 +19,7 @@ TABLES = {
     "network_measurements",
     "ops",
     "predictors",
+    "reference_readings",
     "space_targets",
     "work_items",
 }
@@ -95,3 +96,41 @@ def test_one_linear_history() -> None:
     script = ScriptDirectory.from_config(alembic_config("sqlite://"))
     assert len(script.get_heads()) == 1
     assert len(script.get_bases()) == 1
+
+
+def test_0003_keeps_measurements_and_links_none_of_them(empty_db_url: str) -> None:
+    """Adding the reference link rebuilds `measurements` on SQLite: rows must survive."""
+    upgrade(empty_db_url, "0002")
+    engine = make_engine(empty_db_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO devices (id, name, runtime, revision, created_at) "
+                    "VALUES (1, 'd', 'ort-cpu', 1, '2026-01-01')"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO ops (id, key, kind, spec, features, created_at) "
+                    "VALUES (1, 'k', 'conv', '{}', '{}', '2026-01-01')"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO measurements (device_id, revision, op_id, run_id, median_ms, "
+                    "mean_ms, std_ms, min_ms, p10_ms, p90_ms, iqr_ms, samples, "
+                    "calls_per_sample, target_met, stable, runtime, host_state, extra, "
+                    "created_at) VALUES (1, 1, 1, 'r', 1.5, 1.5, 0.1, 1.4, 1.4, 1.6, 0.1, "
+                    "30, 1, true, true, '{}', '{}', '{}', '2026-01-01')"
+                )
+            )
+        upgrade(empty_db_url)
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT median_ms, reference_id FROM measurements")).all()
+        assert [tuple(r) for r in rows] == [(1.5, None)]
+        downgrade(empty_db_url, "0002")  # and back: the column goes, the row stays
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM measurements")).scalar_one() == 1
+    finally:
+        engine.dispose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from latency_service.predictors.features import feature_names, feature_vector
+from latency_service.predictors.features import feature_names, feature_vector, layout_vector
 from latency_service.predictors.training import MIN_SAMPLES, MODELS, train
 from profiler.features import features, kernels
 from profiler.ops import OpSpec
@@ -52,7 +53,24 @@ def test_a_kernel_level_law_needs_the_kernel_roofline() -> None:
     trained = train("mbconv", specs, [kernel_law(s) for s in specs])
     assert trained.cv["kernel_roofline"]["rmspe"] < 0.01
     assert trained.cv["roofline"]["rmspe"] > 0.1  # one FLOPs coefficient cannot fit it
-    assert trained.model in ("kernel_roofline", "kernel_forest", "kernel_gbm")
+    assert trained.model in ("kernel_roofline", "kernel_forest", "kernel_gbm", "kernel_gbm_layout")
+
+
+def test_simd_padding_is_learned_with_the_layout_features() -> None:
+    """ORT's CPU convs work on channels in blocks of 8/16: 20 channels cost like 32.
+    The same data, the same trees: only the layout features tell the blocks apart."""
+
+    def padded_law(spec: OpSpec) -> float:
+        mid = spec.shape[1] * spec.num("e")
+        return kernel_law(spec) * math.ceil(mid / 16) * 16 / mid
+
+    specs = sample_ops("mbconv", 300, seed=4)
+    models = ("kernel_gbm", "kernel_gbm_layout")
+    cv = train("mbconv", specs, [padded_law(s) for s in specs], models=models).cv
+    assert cv["kernel_gbm_layout"]["rmspe"] < 0.75 * cv["kernel_gbm"]["rmspe"]
+    assert cv["kernel_gbm_layout"]["within_5pct"] > cv["kernel_gbm"]["within_5pct"] + 0.1
+    spec = OpSpec.make("mbconv", (1, 20, 8, 8), cin=20, cout=40, e=3, k=3, s=1)
+    assert layout_vector(spec) == [24 / 20, 32 / 20, 64 / 60, 64 / 60, 40 / 40, 48 / 40, 1.0]
 
 
 def test_trees_learn_a_nonlinear_law_from_features() -> None:
@@ -67,6 +85,7 @@ def test_trees_learn_a_nonlinear_law_from_features() -> None:
         "roofline_forest",
         "kernel_forest",
         "kernel_gbm",
+        "kernel_gbm_layout",
     )
     assert best["within_10pct"] >= 0.7 and best["rmspe"] < 0.15
     constant = np.full(len(law), float(np.median(law)))  # what knowing nothing gives

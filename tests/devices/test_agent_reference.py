@@ -1,0 +1,91 @@
+"""The agent measures the service's reference panel with every batch, in the same
+interleaved rounds, and uploads it with the batch; never for an older service that asks
+for none, nor when told not to."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+from fastapi.testclient import TestClient
+
+from devices.agent import Agent, AgentOptions
+from devices.runtimes import create_runtime
+from devices.spool import Spool
+from latency_service.client import HwlatClient
+from latency_service.config import ServiceSettings
+from latency_service.main import create_app
+from latency_service.migrate import upgrade
+from latency_service.schemas import AgentDeviceOut
+from profiler.reference import PANEL, panel_ops
+from profiler.sampling import sample_ops
+from profiler.timing import TimingConfig
+
+ADMIN = {"Authorization": "Bearer admin"}
+QUICK = TimingConfig.from_options(0.02, 0.02, 3, 0.3, 3)
+
+
+def agent_run(tmp_path: Path, reference: bool, n: int = 6) -> TestClient:
+    url = f"sqlite:///{tmp_path / 'svc.db'}"
+    upgrade(url)
+    web = TestClient(create_app(ServiceSettings(database_url=url, admin_token="admin")))
+    token = web.post("/v1/devices", json={"name": "d", "runtime": "ort-cpu"}, headers=ADMIN)
+    keys = [op.key for op in sample_ops("mbconv", n, seed=3)]
+    assert web.post("/v1/devices/d/jobs", json={"ops": keys}, headers=ADMIN).status_code == 200
+    client = HwlatClient("http://svc", token=token.json()["token"], transport=web._transport)
+    options = AgentOptions(batch=4, once=True, reference=reference)
+    with create_runtime("ort-cpu", threads=1, cache_dir=tmp_path / "onnx") as rt:
+        agent = Agent(client, rt, QUICK, options, Spool(tmp_path / "spool.jsonl"), "run-x")
+        agent.hello()
+        assert agent.run() == n
+    return web
+
+
+def test_every_batch_uploads_its_reading(tmp_path: Path) -> None:
+    web = agent_run(tmp_path, reference=True)
+    drift = web.get("/v1/devices/d/drift").json()
+    assert drift["readings"] == 2  # batches of 4 and 2
+    [run] = drift["runs"]
+    assert run["run_id"] == "run-x" and run["measurements"] == 6
+    assert set(drift["baseline_ms"]) == {op.key for op in panel_ops()}
+    assert all(ms > 0 for ms in drift["baseline_ms"].values())
+    # the panel is not a work item: it never shows up as a measurement of the device
+    assert web.get("/v1/devices/d").json()["measurements"] == 6
+
+
+def test_no_reading_when_told_not_to(tmp_path: Path) -> None:
+    web = agent_run(tmp_path, reference=False, n=2)
+    assert web.get("/v1/devices/d/drift").json()["readings"] == 0
+
+
+class Service:
+    """hello() of a service that asks for `panel` (None: one from before the panel)."""
+
+    def __init__(self, panel: str | None):
+        self.panel = panel
+
+    def hello(self, *args: Any) -> AgentDeviceOut:
+        return AgentDeviceOut(
+            device="d",
+            runtime="ort-cpu",
+            revision=1,
+            fingerprint_id="f",
+            pending=0,
+            leased=0,
+            reference_panel=self.panel,
+        )
+
+
+@pytest.mark.parametrize("asked", [None, "mbconv9-v7"])
+def test_no_reading_for_a_service_that_asks_for_none_or_another(asked: str | None) -> None:
+    client = cast(HwlatClient, Service(asked))
+    with create_runtime("ort-cpu", threads=1) as rt:
+        agent = Agent(client, rt, QUICK, AgentOptions(), Spool(Path("/nonexistent")), "r")
+        agent.hello()
+        assert agent.panel is None and agent.reference_ops() == {}
+    known = cast(HwlatClient, Service(PANEL))
+    with create_runtime("ort-cpu", threads=1) as rt:
+        agent = Agent(known, rt, QUICK, AgentOptions(), Spool(Path("/nonexistent")), "r")
+        agent.hello()
+        assert agent.panel == PANEL  # the control: the panel it knows is measured

@@ -36,6 +36,7 @@ from hwlat.search_cmd import _run, export, print_summary, table_target
 from hwlat.validate import spread_archs
 from hwlat.verify import measure_on_device
 from latency_service.client import HwlatClient
+from latency_service.predictors.calibration import estimate
 from searchers import data as datasets
 from searchers._registry import create_searcher
 from searchers.base import SearchConfig
@@ -145,8 +146,9 @@ def search(console: Console, c: HwlatClient, quick: bool) -> dict[str, Any]:
 def _calibrated(c: HwlatClient, space: SearchSpace, table_ms: float) -> float:
     """The calibrated end-to-end estimate of a network whose table latency is `table_ms`."""
     est = c.estimate(DEVICE, {**space.params(), "arch": space.arch_to_json(space.random_arch(0))})
-    a, b = est.calibration["coef"]
-    return float(a * table_ms + b * est.ops + est.calibration["intercept"])
+    cal = est.calibration
+    form = cal.get("form", "linear")  # a service from before the power form sends none
+    return estimate(form, cal["coef"], cal["intercept"], table_ms, est.ops)
 
 
 def _params() -> dict[str, object]:

@@ -11,6 +11,7 @@ by side.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -22,6 +23,7 @@ from rich.table import Table
 from hwlat.errors import fail
 from hwlat.verify import measure_here, measure_on_device
 from latency_service.cli import DEFAULT_SERVER, Admin, Server, Token, client
+from latency_service.predictors.calibration import table_for
 from searchers import data as datasets
 from searchers._registry import create_searcher, list_searchers
 from searchers.base import SearchConfig, Searcher, SearchResult
@@ -138,8 +140,11 @@ def table_target(
     c: Any, device: str, space: SearchSpace, target_ms: float
 ) -> tuple[float, dict[str, Any]]:
     """The table latency whose calibrated estimate is `target_ms` end to end. The device's
-    calibration is affine in the table sum (measured ≈ a·sum + b·ops + c) and a chain
-    architecture always has the same number of ops, so the map is exact and monotone."""
+    calibration is monotone in the table sum (linear: a·sum + b·ops + c; power:
+    e^c·sum^a·ops^b) and a chain architecture always has the same number of ops, so the
+    map is exact."""
+    if not (target_ms > 0 and math.isfinite(target_ms)):
+        fail(f"--target-ms: must be a positive number, got {target_ms}")
     arch = space.arch_to_json(space.random_arch(0))
     est = c.estimate(device, {**space.params(), "arch": arch})
     cal = est.calibration
@@ -149,8 +154,8 @@ def table_target(
             f"networks end to end first (`hwlat validate --device {device} --space "
             f"{space.name}`)"
         )
-    a, b = cal["coef"]
-    table_ms = (target_ms - b * est.ops - cal["intercept"]) / a
+    form = cal.get("form", "linear")  # a service from before the power form sends none
+    table_ms = table_for(form, cal["coef"], cal["intercept"], target_ms, est.ops)
     if table_ms <= 0:
         fail(f"--target-ms {target_ms}: below what the calibration says any network can do")
     info = {"target_ms": target_ms, "table_target_ms": table_ms, "calibration": cal}

@@ -129,6 +129,7 @@ async def estimate(name: str, body: EstimateRequest, request: Request) -> dict[s
             "within_5pct": cal.within_5pct,
             "within_10pct": cal.within_10pct,
             "raw_rmspe": cal.raw_rmspe,
+            "form": cal.form,
             "coef": list(cal.coef),
             "intercept": cal.intercept,
         },

@@ -11,6 +11,9 @@ import pytest
 from devices.fingerprint import fingerprint, fingerprint_id
 from devices.runtimes import create_runtime
 from hwlat.cli import main
+from hwlat.errors import CliError
+from hwlat.search_cmd import table_target
+from latency_service.predictors.calibration import estimate
 from profiler.features import features
 from profiler.lut import new_lut, save_lut
 from searchers.latency import LatencyTable
@@ -128,3 +131,39 @@ def test_a_far_target_says_what_is_achievable(
     argv = ["search", "proxyless", *ARGS, "--lut", str(tmp_path / "lut.json"), "--epochs", "1"]
     code = main([*argv, "--target-ms", "0.001", "--no-verify", "--out", str(tmp_path / "a")])
     assert code == 1 and "achievable range" in capsys.readouterr().err
+
+
+class FakeEstimates:
+    """The one call table_target makes: an estimate with the device's calibration."""
+
+    def __init__(self, calibration: dict[str, object]):
+        self.calibration = calibration
+
+    def estimate(self, device: str, body: dict[str, object]) -> object:
+        class Est:
+            ops = 24
+            calibration = self.calibration
+
+        return Est()
+
+
+@pytest.mark.parametrize(
+    "cal",
+    [
+        {"available": True, "form": "linear", "coef": [1.2, 0.002], "intercept": 0.01},
+        {"available": True, "form": "power", "coef": [1.7, 0.0], "intercept": 0.89},
+        {"available": True, "coef": [1.2, 0.002], "intercept": 0.01},  # an older service
+    ],
+)
+def test_a_calibrated_target_maps_back_through_either_form(cal: dict[str, object]) -> None:
+    space = create_space("fbnet", resolution=32)
+    table_ms, info = table_target(FakeEstimates(cal), "d", space, 0.3)
+    form = str(cal.get("form", "linear"))
+    assert estimate(form, cal["coef"], cal["intercept"], table_ms, 24) == pytest.approx(0.3)
+    assert info["target_ms"] == 0.3 and info["table_target_ms"] == table_ms
+
+
+def test_a_calibrated_target_must_be_positive() -> None:
+    cal = {"available": True, "form": "power", "coef": [1.7, 0.0], "intercept": 0.89}
+    with pytest.raises(CliError, match="must be a positive number"):
+        table_target(FakeEstimates(cal), "d", create_space("fbnet", resolution=32), -0.3)

@@ -1,5 +1,5 @@
 """Reference readings: store the panel measured with each agent batch, report drift, and
-normalise training labels by the drift of the batch they were measured in."""
+normalise training labels by the drift of the agent run they were measured in."""
 
 from __future__ import annotations
 
@@ -89,14 +89,20 @@ class RunDrift:
 
 def drift_by_run(s: Session, rows: Sequence[ReferenceReading], tolerance: float) -> list[RunDrift]:
     """Per agent run: its readings' factors against the revision's baseline."""
+    if not rows:
+        return []
     base = baseline(rows)
-    counts = dict(
-        s.execute(
+    ids = {r.id for r in rows}
+    counts = {  # one GROUP BY over the device's linked measurements, no list of ids
+        rid: n
+        for rid, n in s.execute(
             select(Measurement.reference_id, func.count(Measurement.id))
-            .where(Measurement.reference_id.in_([r.id for r in rows]))
+            .join(ReferenceReading, ReferenceReading.id == Measurement.reference_id)
+            .where(ReferenceReading.device_id == rows[0].device_id)
             .group_by(Measurement.reference_id)
         ).all()
-    )
+        if rid in ids
+    }
     runs: dict[str, list[tuple[ReferenceReading, reference.Drift]]] = {}
     for r in rows:
         runs.setdefault(r.run_id, []).append((r, reference.drift(_medians(r), base, tolerance)))

@@ -38,17 +38,16 @@ def main() -> None:
     ap.add_argument(
         "--raw",
         action="store_true",
-        help="labels as measured, without dividing out each batch's reference-panel drift "
+        help="labels as measured, without dividing out each run's reference-panel drift "
         "(what `hwlat train` does when the device has readings)",
     )
     args = ap.parse_args()
     with session_factory(make_engine(args.db))() as s:
         device = get_device(s, args.device)
         rows = training_rows(s, device, args.kind)
-        y, drift = labels(s, device, device.revision, rows, None)
+        raw = (np.asarray(rows.ms), None)
+        y, drift = raw if args.raw else labels(s, device, device.revision, rows, None)
     specs = rows.specs
-    if args.raw or drift is None:
-        y, drift = np.asarray(rows.ms), None
     sizes = [int(n) for n in args.sizes.split(",")]
     if len(y) < args.test + max(sizes):
         sys.exit(f"error: {len(y)} {args.kind} ops measured; --test + largest size needs more")

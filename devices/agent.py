@@ -52,7 +52,8 @@ class AgentOptions:
     heartbeat_s: float = 30.0
     poll_s: float = 5.0
     new_revision: bool = False
-    reference: bool = True  # measure the service's reference panel with every batch
+    reference: bool = True  # measure the service's reference panel
+    reference_every: int = 1  # ... with every Nth batch (the first of a run always)
 
 
 class Heartbeat(threading.Thread):
@@ -95,6 +96,7 @@ class Agent:
         self._describe: dict[str, Any] | None = None
         self.panel: str | None = None  # the reference panel the service asked for
         self._panel_ops: dict[str, Prepared] | None = None  # prepared once, reloaded per batch
+        self._batches = 0  # batches measured in this run
 
     @property
     def stopping(self) -> bool:
@@ -165,7 +167,8 @@ class Agent:
         self.progress(len(errors))
         before = host_state()
         engine = Engine(self.timing)
-        panel = self.reference_ops() if prepared else {}
+        panel = self.reference_ops() if prepared and self._panel_due() else {}
+        self._batches += bool(prepared)
         outcome = engine.measure(
             [(str(i), p.runnable) for i, p in prepared.items()]
             + [(f"ref:{key}", p.runnable) for key, p in panel.items()],
@@ -186,6 +189,11 @@ class Agent:
         finished = {r["item_id"] for r in results} | {e["item_id"] for e in errors}
         left = [i.item_id for i in items if i.item_id not in finished]
         return results, errors, left, reading
+
+    def _panel_due(self) -> bool:
+        """Every Nth batch, starting with the run's first: the service divides each
+        label by its run's median factor, so batches between readings lose nothing."""
+        return self._batches % self.options.reference_every == 0
 
     def reference_ops(self) -> dict[str, Prepared]:
         """The panel's blocks, prepared once and reloaded for every batch (a fresh session

@@ -30,6 +30,7 @@ class AgentSettings(BaseSettings):
     heartbeat_s: float = Field(default=30.0, gt=0)  # well inside the service's 120 s lease
     poll_s: float = Field(default=5.0, gt=0)  # wait between polls of an empty queue
     spool_dir: Path = Field(default_factory=default_spool_dir)
-    # measure the service's reference panel with every batch (about 3 more ops per
-    # batch) so that drift of this machine shows, and can be divided out, in the service
+    # measure the service's reference panel (3 more ops in a batch) so that drift of
+    # this machine shows, and can be divided out, in the service; with every Nth batch
     reference: bool = True
+    reference_every: int = Field(default=1, ge=1, le=1000)

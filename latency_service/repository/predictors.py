@@ -31,6 +31,7 @@ class Rows(NamedTuple):
     specs: list[OpSpec]
     ms: list[float]  # median per op, as measured
     reference_ids: list[int | None]  # the reference reading of each op's batch
+    run_ids: list[str]  # the agent run that measured each op
     watermark: int  # the newest measurement id among them
 
 
@@ -53,12 +54,18 @@ def training_rows(
         q = q.where(Measurement.id <= watermark)
     newest = q.group_by(Measurement.op_id).subquery()
     rows = s.execute(
-        select(Op.key, Measurement.median_ms, Measurement.reference_id, Measurement.id)
+        select(
+            Op.key,
+            Measurement.median_ms,
+            Measurement.reference_id,
+            Measurement.id,
+            Measurement.run_id,
+        )
         .join(Measurement, Measurement.op_id == Op.id)
         .join(newest, Measurement.id == newest.c[0])
         .order_by(Op.key)
     ).all()
-    parsed = [(OpSpec.from_key(key), ms, ref, mid) for key, ms, ref, mid in rows]
+    parsed = [(OpSpec.from_key(key), ms, ref, mid, run) for key, ms, ref, mid, run in rows]
     if dtype is None and parsed:  # one predictor per dtype: the device's usual one
         dtypes = [row[0].dtype for row in parsed]
         dtype = max(set(dtypes), key=dtypes.count)
@@ -67,18 +74,28 @@ def training_rows(
         [row[0] for row in parsed],
         [row[1] for row in parsed],
         [row[2] for row in parsed],
+        [row[4] for row in parsed],
         max((row[3] for row in parsed), default=0),
     )
 
 
 def labels(
-    s: Session, device: Device, revision: int, rows: Rows, drift: dict[str, Any] | None
+    s: Session,
+    device: Device,
+    revision: int,
+    rows: Rows,
+    drift: dict[str, Any] | None,
+    rebuild: bool = False,
 ) -> tuple[np.ndarray, dict[str, Any] | None]:
-    """The rows' labels with their agent run's drift divided out. `drift` is a
-    predictor's record (a rebuild divides by the same factors); None when training anew."""
-    if drift is None and not any(r is not None for r in rows.reference_ids):
+    """The rows' labels with their agent run's drift divided out. Training anew
+    (`rebuild` false) uses every reading there is; a rebuild divides by what the
+    predictor's record `drift` says, and a predictor trained without one keeps its
+    labels as measured."""
+    if rebuild and drift is None:
         return np.asarray(rows.ms, dtype=np.float64), None
-    ms, record = reference.normalise(s, device, revision, rows.reference_ids, rows.ms, drift)
+    ms, record = reference.normalise(
+        s, device, revision, rows.reference_ids, rows.run_ids, rows.ms, drift
+    )
     return np.asarray(ms, dtype=np.float64), record
 
 
@@ -163,7 +180,7 @@ def latest(s: Session, device: Device) -> dict[str, Predictor]:
 def rebuild(s: Session, device: Device, row: Predictor) -> Model:
     """The same predictor again, from the same rows (deterministic, seeded retraining)."""
     rows = training_rows(s, device, row.kind, row.revision, row.watermark, row.dtype)
-    y, _ = labels(s, device, row.revision, rows, row.drift)
+    y, _ = labels(s, device, row.revision, rows, row.drift, rebuild=True)
     return make(row.model).fit(rows.specs, y)
 
 

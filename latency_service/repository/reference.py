@@ -92,17 +92,17 @@ def drift_by_run(s: Session, rows: Sequence[ReferenceReading], tolerance: float)
     if not rows:
         return []
     base = baseline(rows)
-    ids = {r.id for r in rows}
-    counts = {  # one GROUP BY over the device's linked measurements, no list of ids
-        rid: n
-        for rid, n in s.execute(
-            select(Measurement.reference_id, func.count(Measurement.id))
-            .join(ReferenceReading, ReferenceReading.id == Measurement.reference_id)
-            .where(ReferenceReading.device_id == rows[0].device_id)
-            .group_by(Measurement.reference_id)
+    counts = dict(  # what each run measured, with a reading of its batch's own or not
+        s.execute(
+            select(Measurement.run_id, func.count(Measurement.id))
+            .where(
+                Measurement.device_id == rows[0].device_id,
+                Measurement.revision == rows[0].revision,
+                Measurement.run_id.in_({r.run_id for r in rows}),
+            )
+            .group_by(Measurement.run_id)
         ).all()
-        if rid in ids
-    }
+    )
     runs: dict[str, list[tuple[ReferenceReading, reference.Drift]]] = {}
     for r in rows:
         runs.setdefault(r.run_id, []).append((r, reference.drift(_medians(r), base, tolerance)))
@@ -119,7 +119,7 @@ def drift_by_run(s: Session, rows: Sequence[ReferenceReading], tolerance: float)
                 median_factor=statistics.median(factors),
                 min_factor=min(factors),
                 max_factor=max(factors),
-                measurements=sum(counts.get(r.id, 0) for r, _ in items),
+                measurements=counts.get(run_id, 0),
             )
         )
     return out
@@ -130,15 +130,17 @@ def normalise(
     device: Device,
     revision: int,
     reference_ids: Sequence[int | None],
+    run_ids: Sequence[str],
     ms: Sequence[float],
     record: dict[str, Any] | None = None,
 ) -> tuple[list[float], dict[str, Any] | None]:
     """Each label divided by its agent run's drift factor (the median over the run's
-    batches: one batch's factor carries about ±1% of panel noise, while what drifts is
+    readings: one batch's factor carries about ±1% of panel noise, while what drifts is
     mostly a whole run), and the record a predictor keeps so that a rebuild divides by
     the same factors: the baseline and the newest reading used. `record` is that of a
-    predictor being rebuilt. Labels without a reading stay as measured; with no readings
-    at all nothing changes and the record is None."""
+    predictor being rebuilt. A label measured in a run without readings stays as
+    measured (so does any without a reading under a record from before agents could
+    read the panel every Nth batch); with no readings at all the record is None."""
     rows = readings(s, device, revision)
     if record is not None:
         rows = [r for r in rows if r.id <= record["readings_upto"]]
@@ -151,11 +153,16 @@ def normalise(
     for r in rows:
         runs.setdefault(r.run_id, []).append(reference.factor(_medians(r), base))
     run_factor = {run: statistics.median(fs) for run, fs in runs.items()}
-    factors = {r.id: run_factor[r.run_id] for r in rows}
-    per_row = [factors.get(rid, 1.0) if rid is not None else 1.0 for rid in reference_ids]
-    used = sorted(f for f, rid in zip(per_row, reference_ids, strict=True) if rid in factors)
+    if record is None or record.get("by") == "run":
+        keys: Sequence[int | str | None] = run_ids
+        factors: dict[Any, float] = run_factor
+    else:  # the older record: only batches with a reading of their own
+        keys, factors = reference_ids, {r.id: run_factor[r.run_id] for r in rows}
+    per_row = [factors.get(k, 1.0) for k in keys]
+    used = sorted(f for f, k in zip(per_row, keys, strict=True) if k in factors)
     out = {
         "panel": reference.PANEL,
+        "by": "run",
         "baseline": base,
         "readings_upto": max((r.id for r in rows), default=0),
         "runs": len(run_factor),
@@ -164,6 +171,8 @@ def normalise(
         "factor_p50": _quantile(used, 0.5),
         "factor_p95": _quantile(used, 0.95),
     }
+    if record is not None and "by" not in record:
+        del out["by"]
     return [m / f for m, f in zip(ms, per_row, strict=True)], out
 
 

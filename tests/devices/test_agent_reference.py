@@ -1,5 +1,5 @@
-"""The agent measures the service's reference panel with every batch, in the same
-interleaved rounds, and uploads it with the batch; never for an older service that asks
+"""The agent measures the service's reference panel with every batch (or every Nth), in
+the same interleaved rounds, and uploads it with the batch; never for an older service that asks
 for none, nor when told not to."""
 
 from __future__ import annotations
@@ -26,7 +26,9 @@ ADMIN = {"Authorization": "Bearer admin"}
 QUICK = TimingConfig.from_options(0.02, 0.02, 3, 0.3, 3)
 
 
-def agent_run(tmp_path: Path, reference: bool, n: int = 6) -> TestClient:
+def agent_run(
+    tmp_path: Path, reference: bool, n: int = 6, every: int = 1, batch: int = 4
+) -> TestClient:
     url = f"sqlite:///{tmp_path / 'svc.db'}"
     upgrade(url)
     web = TestClient(create_app(ServiceSettings(database_url=url, admin_token="admin")))
@@ -34,7 +36,7 @@ def agent_run(tmp_path: Path, reference: bool, n: int = 6) -> TestClient:
     keys = [op.key for op in sample_ops("mbconv", n, seed=3)]
     assert web.post("/v1/devices/d/jobs", json={"ops": keys}, headers=ADMIN).status_code == 200
     client = HwlatClient("http://svc", token=token.json()["token"], transport=web._transport)
-    options = AgentOptions(batch=4, once=True, reference=reference)
+    options = AgentOptions(batch=batch, once=True, reference=reference, reference_every=every)
     with create_runtime("ort-cpu", threads=1, cache_dir=tmp_path / "onnx") as rt:
         agent = Agent(client, rt, QUICK, options, Spool(tmp_path / "spool.jsonl"), "run-x")
         agent.hello()
@@ -52,6 +54,14 @@ def test_every_batch_uploads_its_reading(tmp_path: Path) -> None:
     assert all(ms > 0 for ms in drift["baseline_ms"].values())
     # the panel is not a work item: it never shows up as a measurement of the device
     assert web.get("/v1/devices/d").json()["measurements"] == 6
+
+
+def test_every_nth_batch_reads_the_panel_from_the_first(tmp_path: Path) -> None:
+    web = agent_run(tmp_path, reference=True, n=5, every=2, batch=1)
+    drift = web.get("/v1/devices/d/drift").json()
+    assert drift["readings"] == 3  # batches 1, 3 and 5 of 5
+    [run] = drift["runs"]
+    assert run["readings"] == 3 and run["measurements"] == 5
 
 
 def test_no_reading_when_told_not_to(tmp_path: Path) -> None:

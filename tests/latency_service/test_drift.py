@@ -128,6 +128,38 @@ def test_training_divides_out_a_slow_run_and_rebuilds_the_same(api: Api, token: 
     assert np.array_equal(before, rebuilt(api, unseen))
 
 
+def test_a_batch_without_a_reading_takes_its_runs_factor(api: Api, token: str) -> None:
+    """Agents may read the panel with every Nth batch only: a batch without a reading is
+    divided by its run's factor all the same, and a run without readings stays as is."""
+    keys = [op.key for op in sample_ops("mbconv", 40, seed=2)]
+    api.enqueue("dev1", ops=keys)
+    for n, run_id, ref, scale in (
+        (10, "q1", reading(), 1.0),  # two quick runs keep the baseline at 1
+        (5, "q2", reading(), 1.0),
+        (5, "s", reading(1.25), 1.25),
+        (10, "s", None, 1.25),  # the same slow run, between its readings
+        (10, "other", None, 1.0),  # a run that read no panel at all
+    ):
+        lease = api.lease(token, n)
+        assert (
+            post(api, token, lease, run_id, ref, lambda k, f=scale: law(k) * f).status_code == 200
+        )
+    r = api.client.post("/v1/devices/dev1/predictors:train", json={}, headers=ADMIN)
+    [trained] = r.json()["trained"]
+    assert trained["drift"]["by"] == "run" and trained["drift"]["normalised"] == 30
+    heldout = api.client.get("/v1/devices/dev1/predictors", params={"heldout": True}).json()
+    labels = sorted(measured for measured, _ in heldout[0]["heldout"])
+    assert np.allclose(labels, sorted(law(k) for k in keys))
+    # a record from before every-Nth-batch readings rebuilds as it was trained: only
+    # batches with a reading of their own were divided
+    old = {k: v for k, v in trained["drift"].items() if k != "by"}
+    with Session(api.app.state.engine) as s:
+        device = get_device(s, "dev1")
+        rows = predictors_repo.training_rows(s, device, "mbconv")
+        y, _ = predictors_repo.labels(s, device, 1, rows, old, rebuild=True)
+    assert np.sum(~np.isclose(y, [law(k.key) for k in rows.specs])) == 10
+
+
 def rebuilt(api: Api, specs: list[OpSpec]) -> np.ndarray:
     """Predictions of dev1's mbconv predictor rebuilt from storage."""
     with Session(api.app.state.engine) as s:

@@ -18,6 +18,7 @@ from hwlat.profile_cmd import profile
 from hwlat.search_cmd import search
 from hwlat.validate import validate
 from latency_service import cli as service_cli
+from latency_service import cli_data
 from searchers.cli import spaces_app
 
 app = typer.Typer(
@@ -32,10 +33,10 @@ app.command("profile")(profile)
 app.command("serve")(service_cli.serve)
 app.add_typer(service_cli.devices_app, name="devices")
 app.add_typer(service_cli.jobs_app, name="jobs")
-app.command("query")(service_cli.query)
-app.command("lut")(service_cli.lut)
+app.command("query")(cli_data.query)
+app.command("lut")(cli_data.lut)
 app.command("agent")(agent)
-app.command("train")(service_cli.train)
+app.command("train")(cli_data.train)
 app.command("validate")(validate)
 app.command("search")(search)
 

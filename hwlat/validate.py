@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hwlat.errors import fail
-from latency_service.cli import DEFAULT_SERVER, Admin, Server, Token, _options, client
+from latency_service.cli import DEFAULT_SERVER, Admin, Server, Token, client, parse_options
 from latency_service.client import HwlatClient
 from latency_service.predictors.calibration import assess
 from searchers.spaces import SearchSpace, create_space
@@ -187,7 +187,7 @@ def validate(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Check table-sum and calibrated estimates against end-to-end measurements."""
-    options = _options(option or [])
+    options = parse_options(option or [])
     space = create_space(space_name, resolution=resolution, width=width, classes=classes, **options)
     archs = (spread_archs if spread else sample_archs)(space, networks, seed)
     with client(server, admin_token, token) as c:

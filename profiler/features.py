@@ -36,6 +36,12 @@ class Cost(NamedTuple):
     params: int
     kernel: str  # "pw" 1x1 dense, "conv" kxk dense, "dw" depthwise, "gconv" grouped, "fc"
     out: int  # output activations (elements)
+    cin: int = 0
+    cout: int = 0
+    g: int = 1
+    inp: int = 0  # input activations (elements)
+    after_nchw: bool = False  # an op that only runs in plain NCHW comes just before it
+    branch: bool = False  # starts a second branch on the block's input (concatenated)
 
 
 def kernel_type(cin: int, cout: int, k: int, hw_out: int, g: int) -> str:
@@ -55,12 +61,15 @@ def conv_cost(
     g: int = 1,
     bn: bool = True,
     bias: bool = False,
+    hw_in: int | None = None,
 ) -> Cost:
-    """One k x k convolution producing hw_out positions per image."""
+    """One k x k convolution producing hw_out positions per image (from hw_in, default
+    hw_out: stride 1)."""
     weights = cout * (cin // g) * k * k
     extra = 2 * cout if bn else (cout if bias else 0)
     kind = kernel_type(cin, cout, k, hw_out, g)
-    return Cost(n * hw_out * weights, weights + extra, kind, n * hw_out * cout)
+    inp = n * (hw_out if hw_in is None else hw_in) * cin
+    return Cost(n * hw_out * weights, weights + extra, kind, n * hw_out * cout, cin, cout, g, inp)
 
 
 def _mbconv(spec: OpSpec) -> list[Cost]:
@@ -70,14 +79,18 @@ def _mbconv(spec: OpSpec) -> list[Cost]:
     costs = []
     if mid != cin or g > 1:
         costs.append(conv_cost(n, cin, mid, 1, h * w, g))
-    costs.append(conv_cost(n, mid, mid, k, out_hw, mid))
-    if spec.p["se"]:
+    # the channel shuffle after a grouped expand is a reshape/transpose in plain NCHW
+    dw = conv_cost(n, mid, mid, k, out_hw, mid, hw_in=h * w)
+    costs.append(dw._replace(after_nchw=g > 1 and len(costs) > 0))
+    se = bool(spec.p["se"])
+    if se:  # squeeze (a mean over the map) and excite (a broadcast multiply): NCHW ops
         sm = se_channels(mid)
         costs += [
-            conv_cost(n, mid, sm, 1, 1, bn=False, bias=True),
+            conv_cost(n, mid, sm, 1, 1, bn=False, bias=True, hw_in=1)._replace(after_nchw=True),
             conv_cost(n, sm, mid, 1, 1, bn=False, bias=True),
         ]
-    costs.append(conv_cost(n, mid, cout, 1, out_hw, g))
+    # (at a 1x1 map the multiply has equal shapes, and ORT keeps it in NCHWc)
+    costs.append(conv_cost(n, mid, cout, 1, out_hw, g)._replace(after_nchw=se and out_hw > 1))
     return costs
 
 
@@ -90,7 +103,7 @@ def _shuffle(spec: OpSpec) -> list[Cost]:
     mid, out, ohw = cout // 2, cout - inp, spatial(h, k, s) * spatial(w, k, s)
     if xception:
         costs = [
-            conv_cost(n, inp, inp, 3, ohw, inp),
+            conv_cost(n, inp, inp, 3, ohw, inp, hw_in=h * w),
             conv_cost(n, inp, mid, 1, ohw),
             conv_cost(n, mid, mid, 3, ohw, mid),
             conv_cost(n, mid, mid, 1, ohw),
@@ -100,11 +113,12 @@ def _shuffle(spec: OpSpec) -> list[Cost]:
     else:
         costs = [
             conv_cost(n, inp, mid, 1, h * w),
-            conv_cost(n, mid, mid, k, ohw, mid),
+            conv_cost(n, mid, mid, k, ohw, mid, hw_in=h * w),
             conv_cost(n, mid, out, 1, ohw),
         ]
     if s == 2:
-        costs += [conv_cost(n, cin, cin, k, ohw, cin), conv_cost(n, cin, cin, 1, ohw)]
+        side = conv_cost(n, cin, cin, k, ohw, cin, hw_in=h * w)._replace(branch=True)
+        costs += [side, conv_cost(n, cin, cin, 1, ohw)]
     return costs
 
 
@@ -112,8 +126,11 @@ def _darts_conv(spec: OpSpec) -> list[Cost]:
     n, _, h, w = spec.shape
     c, k, s = spec.num("c"), spec.num("k"), spec.num("s")
     ohw = spatial(h, k, s) * spatial(w, k, s)
-    one = [conv_cost(n, c, c, k, ohw, c, bn=False), conv_cost(n, c, c, 1, ohw)]
-    return one * 2 if spec.kind == "sep_conv" else one
+    one = [conv_cost(n, c, c, k, ohw, c, bn=False, hw_in=h * w), conv_cost(n, c, c, 1, ohw)]
+    if spec.kind == "dil_conv":
+        return one
+    # the second half runs on the first's output: stride 1
+    return [*one, conv_cost(n, c, c, k, ohw, c, bn=False), conv_cost(n, c, c, 1, ohw)]
 
 
 def _conv(spec: OpSpec) -> list[Cost]:
@@ -129,6 +146,7 @@ def _conv(spec: OpSpec) -> list[Cost]:
             spec.num("g"),
             bn=bool(spec.p["bn"]),
             bias=not spec.p["bn"],
+            hw_in=h * w,
         )
     ]
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from latency_service.predictors.features import feature_names, feature_vector, layout_vector
+from latency_service.predictors.layout import nchwc
 from latency_service.predictors.training import MIN_SAMPLES, MODELS, train
 from profiler.features import features, kernels
 from profiler.ops import OpSpec
@@ -71,6 +72,24 @@ def test_simd_padding_is_learned_with_the_layout_features() -> None:
     assert cv["kernel_gbm_layout"]["within_5pct"] > cv["kernel_gbm"]["within_5pct"] + 0.1
     spec = OpSpec.make("mbconv", (1, 20, 8, 8), cin=20, cout=40, e=3, k=3, s=1)
     assert layout_vector(spec) == [24 / 20, 32 / 20, 64 / 60, 64 / 60, 40 / 40, 48 / 40, 1.0]
+
+
+def test_the_layout_path_of_each_kernel_is_learned_with_the_nchwc_features() -> None:
+    """A grouped 1x1 whose per-group channels are not whole blocks runs in plain NCHW,
+    4x slower per MAC: only the per-kernel layout path tells those blocks apart (the
+    channel counts alone are aligned, per group they are not)."""
+
+    def path_law(spec: OpSpec) -> float:
+        slow = sum(c.macs for c in kernels(spec) if not nchwc(c, 16))
+        return kernel_law(spec) + 4e-9 * slow
+
+    specs = sample_ops("mbconv", 300, seed=4)
+    models = ("kernel_gbm_layout", "kernel_gbm_nchwc")
+    trained = train("mbconv", specs, [path_law(s) for s in specs], models=models)
+    cv = trained.cv
+    assert cv["kernel_gbm_nchwc"]["rmspe"] < 0.5 * cv["kernel_gbm_layout"]["rmspe"]
+    assert cv["kernel_gbm_nchwc"]["within_5pct"] > cv["kernel_gbm_layout"]["within_5pct"] + 0.1
+    assert trained.model == "kernel_gbm_nchwc"
 
 
 def test_trees_learn_a_nonlinear_law_from_features() -> None:

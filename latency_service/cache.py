@@ -32,7 +32,8 @@ class Snapshot:
     loaded_at: float
     latency: dict[str, dict[str, Any]] = field(default_factory=dict)
     predictors: dict[str, dict[str, Any]] = field(default_factory=dict)  # kind -> recipe
-    calibration: Any = None  # the network calibration, fitted on first use
+    # network calibrations by scope (None: op lists), each fitted on first use
+    calibration: dict[str | None, Any] = field(default_factory=dict)
 
 
 class ReadCache:

@@ -199,13 +199,15 @@ def predictor_views(s: Session, device: Device) -> list[dict[str, Any]]:
     return out
 
 
-def validation_view(points: list[tuple[Any, dict[str, Any]]]) -> dict[str, Any]:
+def validation_view(points: list[tuple[Any, dict[str, Any]]], scopes: list[str]) -> dict[str, Any]:
     """Network estimates against end-to-end measurements: the raw table sum, and the
-    calibrated estimate of each network from a calibration fitted without it (LOO)."""
+    calibrated estimate of each network from a calibration fitted without it (LOO), on
+    the networks of its scope (space, resolution, width, classes) as estimates are."""
     rows = [
         {
             "arch_hash": r.arch_hash[:12],
             "space": f"{r.space}@{r.resolution} ×{r.width:g}",
+            "scope": scope,
             "measured_ms": r.median_ms,
             "ci_half_width_ms": r.ci_half_width_ms,
             "table_sum_ms": t["table_sum_ms"],
@@ -213,7 +215,7 @@ def validation_view(points: list[tuple[Any, dict[str, Any]]]) -> dict[str, Any]:
             "predicted_ops": t["predicted_ops"],
             "calibrated_ms": None,
         }
-        for r, t in points
+        for (r, t), scope in zip(points, scopes, strict=True)
     ]
     if not rows:
         note = "no end-to-end network measurements yet; queue some with `hwlat validate`"

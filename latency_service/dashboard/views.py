@@ -23,7 +23,7 @@ from latency_service.models import Device, utcnow
 from latency_service.repository import devices as devices_repo
 from latency_service.repository.devices import no_device
 from latency_service.routes._errors import http_errors
-from latency_service.routes.estimates import calibration_points
+from latency_service.routes.estimates import calibration_points, row_scope
 
 HERE = Path(__file__).parent
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
@@ -96,7 +96,8 @@ def validation_page(request: Request, name: str, session: SessionDep) -> HTMLRes
     """Network estimates (raw table sum, calibrated) against end-to-end measurements."""
     snap = _snapshot(request, name)
     device = _device(session, name)
-    view = data.validation_view(calibration_points(request, snap))
+    points = calibration_points(request, snap)
+    view = data.validation_view(points, [row_scope(row) for row, _ in points])
     return _page(request, "validation.html", device=device, view=view, active="validation")
 
 

@@ -116,12 +116,15 @@ def errors_of(estimate: list[float], measured: list[float]) -> dict[str, float]:
 
 def assess(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Raw and calibrated error of networks measured end to end, as `hwlat validate` and
-    the dashboard report them. Each row has `measured_ms`, `table_sum_ms` and `ops`; each
-    gets `calibrated_ms`, its estimate from a calibration fitted without it (LOO), when
-    there are enough networks to calibrate. Returns `raw` and `calibrated` figures
-    (`errors_of`), the `calibration` (None if none) and a `note` saying why not."""
+    the dashboard report them. Each row has `measured_ms`, `table_sum_ms`, `ops` and
+    optionally `scope`; each gets `calibrated_ms`, its estimate from a calibration fitted
+    without it (LOO) on the rows of its scope, or on all rows when its scope has fewer
+    than MIN_NETWORKS (as the service's estimates are fitted). Returns `raw` and
+    `calibrated` figures (`errors_of`), the `calibration` of all rows (None if none) and
+    a `note` saying why not."""
     measured = [r["measured_ms"] for r in rows]
     sums = [r["table_sum_ms"] for r in rows]
+    ops = [r["ops"] for r in rows]
     out: dict[str, Any] = {
         "raw": errors_of(sums, measured),
         "calibrated": None,
@@ -129,11 +132,20 @@ def assess(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "note": None,
     }
     try:
-        cal = fit(sums, [r["ops"] for r in rows], measured)
+        pooled = fit(sums, ops, measured)
     except ValueError as exc:
         out["note"] = str(exc)
         return out
-    for row, v in zip(rows, cal.loo, strict=True):
+    loo = list(pooled.loo)
+    scopes: dict[Any, list[int]] = {}
+    for i, row in enumerate(rows):
+        scopes.setdefault(row.get("scope"), []).append(i)
+    for idx in scopes.values() if len(scopes) > 1 else ():
+        if len(idx) >= MIN_NETWORKS:
+            own = fit([sums[i] for i in idx], [ops[i] for i in idx], [measured[i] for i in idx])
+            for i, v in zip(idx, own.loo, strict=True):
+                loo[i] = v
+    for row, v in zip(rows, loo, strict=True):
         row["calibrated_ms"] = v
-    out["calibrated"], out["calibration"] = errors_of(list(cal.loo), measured), cal
+    out["calibrated"], out["calibration"] = errors_of(loo, measured), pooled
     return out

@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from latency_service.cache import Snapshot, predict
 from latency_service.deps import ReaderDep
-from latency_service.predictors.calibration import Calibration, fit
+from latency_service.predictors.calibration import MIN_NETWORKS, fit
 from latency_service.repository import networks as networks_repo
 from latency_service.repository.ops import make_space, parse_keys
 from latency_service.routes._errors import http_errors
@@ -69,16 +69,38 @@ def calibration_points(request: Request, snap: Snapshot) -> list[tuple[Any, dict
     return points
 
 
-def calibration(request: Request, snap: Snapshot) -> Calibration | str:
-    """The device revision's calibration from its end-to-end network measurements."""
+def scope_of(spec: Any) -> str:
+    """The networks a calibration is fitted on: one space at one resolution, width and
+    class count. Their overhead differs (on ort-mobile, fbnet@32 and @64 networks pooled
+    gave 89% within ±10% leave-one-out where each alone gave 97-100%)."""
+    options = tuple(sorted(spec.options.items()))
+    space = make_space(spec.space, spec.resolution, spec.width, spec.classes, options)
+    extra = "".join(f" {k}={v}" for k, v in options)
+    return f"{space.name}@{space.resolution} ×{space.width:g} {space.classes} classes{extra}"
+
+
+def calibration(request: Request, snap: Snapshot, scope: str | None) -> tuple[Any, str]:
+    """The device revision's calibration for networks of `scope`, fitted on its
+    end-to-end measurements of that scope, or on all of them when the scope has fewer
+    than MIN_NETWORKS (or the request is an op list); with what it was fitted on. A
+    string instead of a Calibration says why there is none."""
     points = calibration_points(request, snap)
-    sums = [t["table_sum_ms"] for _, t in points]
-    ops = [t["ops"] for _, t in points]
-    measured = [row.median_ms for row, _ in points]
+    same = [p for p in points if scope is not None and row_scope(p[0]) == scope]
+    chosen, label = points, "all networks"
+    if scope is not None and len(same) >= MIN_NETWORKS:
+        chosen, label = same, scope
+    sums = [t["table_sum_ms"] for _, t in chosen]
+    ops = [t["ops"] for _, t in chosen]
+    measured = [row.median_ms for row, _ in chosen]
     try:
-        return fit(sums, ops, measured)
+        return fit(sums, ops, measured), label
     except ValueError as exc:
-        return str(exc)
+        return str(exc), label
+
+
+def row_scope(row: Any) -> str:
+    """The scope of a stored network measurement."""
+    return scope_of(_NetSpec(dict(row.arch)))
 
 
 class _NetSpec:
@@ -107,15 +129,19 @@ async def estimate(name: str, body: EstimateRequest, request: Request) -> dict[s
             f"{result['missing'][0]}); queue them with `hwlat jobs add` or "
             "train predictors with `hwlat train`",
         )
-    cal = snap.calibration
-    if cal is None:  # fitted once per snapshot: a new network measurement reloads it
-        cal = snap.calibration = await run_in_threadpool(calibration, request, snap)
+    scope = scope_of(body) if body.ops is None else None
+    fitted = snap.calibration.get(scope)
+    if fitted is None:  # fitted once per snapshot: a new network measurement reloads it
+        fitted = snap.calibration[scope] = await run_in_threadpool(
+            calibration, request, snap, scope
+        )
+    cal, fitted_on = fitted
     if isinstance(cal, str):
         return {
             **result,
             "calibrated_ms": None,
             "calibrated_error_ms": None,
-            "calibration": {"available": False, "reason": cal},
+            "calibration": {"available": False, "reason": cal, "scope": fitted_on},
         }
     calibrated = cal.apply(result["table_sum_ms"], result["ops"])
     return {
@@ -124,6 +150,7 @@ async def estimate(name: str, body: EstimateRequest, request: Request) -> dict[s
         "calibrated_error_ms": calibrated * cal.rmspe,
         "calibration": {
             "available": True,
+            "scope": fitted_on,
             "networks": cal.networks,
             "rmspe": cal.rmspe,
             "within_5pct": cal.within_5pct,

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from latency_service.predictors.calibration import estimate, fit, table_for
+from latency_service.predictors.calibration import assess, estimate, fit, table_for
 
 RNG = np.random.default_rng(0)
 SUMS = list(RNG.uniform(0.15, 0.6, 30))
@@ -51,3 +51,19 @@ def test_table_for_inverts_the_estimate(form: str) -> None:
 def test_too_few_networks_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="needs at least 5"):
         fit(SUMS[:4], OPS[:4], SUMS[:4])
+
+
+def test_assess_calibrates_each_scope_on_its_own_rows() -> None:
+    """Two resolutions whose networks relate to their sums differently: one calibration
+    over both misses, one per scope (as estimates are fitted) does not."""
+    small = [1.3 * s + 0.01 for s in SUMS]  # the overhead of a 32x32 network
+    large = [0.8 * s + 0.2 for s in SUMS]  # fusion wins at 64x64
+    rows = [
+        {"measured_ms": m, "table_sum_ms": s, "ops": o, "scope": scope}
+        for scope, ms in (("fbnet@32", small), ("fbnet@64", large))
+        for m, s, o in zip(ms, SUMS, OPS, strict=True)
+    ]
+    out = assess([dict(r) for r in rows])
+    assert out["calibrated"]["within_5pct"] == 1.0 and out["calibrated"]["max_abs_error"] < 1e-6
+    pooled = assess([{k: v for k, v in r.items() if k != "scope"} for r in rows])
+    assert pooled["calibrated"]["within_10pct"] < 0.8

@@ -6,7 +6,9 @@ panel on), one after the other on this machine:
 
 1. device `truth`: ops B measured on the quiet machine (what B should read);
 2. device `mixed`: ops A on the quiet machine (its readings set the baseline), then
-   device `plain`: ops A again with `--no-reference` (the panel's cost in agent time);
+   device `plain`: ops A again with `--no-reference`, and device `sparse`: ops A with
+   `--reference-every 4` (the panel's cost in agent time, with every batch and with
+   every 4th);
 3. device `mixed`: ops B while a memory-streaming process runs beside the agent.
 
 It prints each run's drift factors as the service reports them, then run 3's numbers
@@ -90,13 +92,15 @@ def main() -> None:
         svc = Service(d / "svc", url, lease_s=120).start()
         try:
             with HwlatClient(svc.url, admin_token=ADMIN) as admin:
-                for device in ("truth", "mixed", "plain"):
+                for device in ("truth", "mixed", "plain", "sparse"):
                     admin.create_device(device, "ort-cpu")
                 walls = [agent(svc, admin, "truth", b_keys, env)]
                 walls.append(agent(svc, admin, "mixed", a_keys, env))
                 # the panel's cost: the same ops A without it, right after
                 cold = {**env, "HWLAT_CACHE_DIR": str(d / "cache-plain")}  # exports as cold
                 walls.append(agent(svc, admin, "plain", a_keys, cold, "--no-reference"))
+                cold = {**env, "HWLAT_CACHE_DIR": str(d / "cache-sparse")}
+                walls.append(agent(svc, admin, "sparse", a_keys, cold, "--reference-every", "4"))
                 neighbour = mp.Process(target=hog, daemon=True)
                 neighbour.start()
                 try:
@@ -113,10 +117,11 @@ def main() -> None:
         finally:
             svc.stop()
         print(
-            "agent wall (s): truth B, mixed A, plain A (no panel), mixed B (busy): "
-            + ", ".join(f"{w:.0f}" for w in walls)
+            "agent wall (s): truth B, mixed A, plain A (no panel), sparse A (every 4th), "
+            "mixed B (busy): " + ", ".join(f"{w:.0f}" for w in walls)
         )
-        print(f"panel overhead on A (quiet): {walls[1] / walls[2] - 1:+.1%}")
+        print(f"panel overhead on A (quiet), every batch: {walls[1] / walls[2] - 1:+.1%}")
+        print(f"panel overhead on A (quiet), every 4th batch: {walls[3] / walls[2] - 1:+.1%}")
         truth = medians(url, "truth", b_keys, normalise=False)
         compare("B busy vs quiet, as measured", medians(url, "mixed", b_keys, False), truth)
         compare("B busy vs quiet, drift divided out", medians(url, "mixed", b_keys, True), truth)

@@ -146,7 +146,7 @@ def test_a_batch_without_a_reading_takes_its_runs_factor(api: Api, token: str) -
         )
     r = api.client.post("/v1/devices/dev1/predictors:train", json={}, headers=ADMIN)
     [trained] = r.json()["trained"]
-    assert trained["drift"]["by"] == "run" and trained["drift"]["normalised"] == 30
+    assert trained["drift"]["by"] == "batch" and trained["drift"]["normalised"] == 30
     heldout = api.client.get("/v1/devices/dev1/predictors", params={"heldout": True}).json()
     labels = sorted(measured for measured, _ in heldout[0]["heldout"])
     assert np.allclose(labels, sorted(law(k) for k in keys))
@@ -158,6 +158,23 @@ def test_a_batch_without_a_reading_takes_its_runs_factor(api: Api, token: str) -
         rows = predictors_repo.training_rows(s, device, "mbconv")
         y, _ = predictors_repo.labels(s, device, 1, rows, old, rebuild=True)
     assert np.sum(~np.isclose(y, [law(k.key) for k in rows.specs])) == 10
+
+
+def test_a_run_that_drifts_is_divided_batch_by_batch(api: Api, token: str) -> None:
+    """Inside one run the machine slows down by 20% for two of four batches, and the
+    panel shows it: far more spread than the panel's own noise, so each batch keeps its
+    own factor (a run median would leave half the labels 10% off)."""
+    keys = [op.key for op in sample_ops("mbconv", 40, seed=3)]
+    api.enqueue("dev1", ops=keys)
+    for run_id, scale in (("q1", 1.0), ("q2", 1.0), ("d", 1.0), ("d", 1.2), ("d", 1.0)):
+        lease = api.lease(token, 8)
+        r = post(api, token, lease, run_id, reading(scale), lambda k, f=scale: law(k) * f)
+        assert r.status_code == 200
+    r = api.client.post("/v1/devices/dev1/predictors:train", json={}, headers=ADMIN)
+    assert r.json()["trained"][0]["drift"]["by"] == "batch"
+    heldout = api.client.get("/v1/devices/dev1/predictors", params={"heldout": True}).json()
+    labels = sorted(measured for measured, _ in heldout[0]["heldout"])
+    assert np.allclose(labels, sorted(law(k) for k in keys), rtol=0.01)
 
 
 def rebuilt(api: Api, specs: list[OpSpec]) -> np.ndarray:

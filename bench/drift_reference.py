@@ -12,7 +12,7 @@ panel on), one after the other on this machine:
 3. device `mixed`: ops B while a memory-streaming process runs beside the agent.
 
 It prints each run's drift factors as the service reports them, then run 3's numbers
-against run 1's, as measured and divided by their run's factor (`hwlat train` does
+against run 1's, as measured and divided by their batch's drift factor (`hwlat train` does
 that): the median shift and the shares within ±5% / ±10%.
 
     .venv/bin/python bench/drift_reference.py [--n 100] [--seed 41]

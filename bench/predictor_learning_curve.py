@@ -38,7 +38,7 @@ def main() -> None:
     ap.add_argument(
         "--raw",
         action="store_true",
-        help="labels as measured, without dividing out each run's reference-panel drift "
+        help="labels as measured, without dividing out each batch's reference-panel drift "
         "(what `hwlat train` does when the device has readings)",
     )
     args = ap.parse_args()
@@ -58,7 +58,7 @@ def main() -> None:
     print(f"{len(y)} measured {args.kind} ops; {args.test} held out; {args.draws} draws per size")
     if drift is not None:
         print(
-            f"labels divided by their run's drift factor ({drift['normalised']} of them; "
+            f"labels divided by their batch's drift factor ({drift['normalised']} of them; "
             f"factors p5 {drift['factor_p05']:.3f}, p95 {drift['factor_p95']:.3f})"
         )
     print(f"{'model':<16} {'n':>5} {'±10% (each draw)':<24} {'±10%':>6} {'±5%':>6} {'fit s':>6}")

@@ -191,8 +191,8 @@ class Agent:
         return results, errors, left, reading
 
     def _panel_due(self) -> bool:
-        """Every Nth batch, starting with the run's first: the service divides each
-        label by its run's median factor, so batches between readings lose nothing."""
+        """Every Nth batch, starting with the run's first: the service divides a batch
+        without a reading of its own by its run's median factor."""
         return self._batches % self.options.reference_every == 0
 
     def reference_ops(self) -> dict[str, Prepared]:

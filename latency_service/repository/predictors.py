@@ -87,7 +87,8 @@ def labels(
     drift: dict[str, Any] | None,
     rebuild: bool = False,
 ) -> tuple[np.ndarray, dict[str, Any] | None]:
-    """The rows' labels with their agent run's drift divided out. Training anew
+    """The rows' labels with their batch's drift divided out (`reference.normalise`:
+    per batch, shrunk toward the run's median). Training anew
     (`rebuild` false) uses every reading there is; a rebuild divides by what the
     predictor's record `drift` says, and a predictor trained without one keeps its
     labels as measured."""

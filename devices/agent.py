@@ -260,13 +260,15 @@ class Agent:
     def upload(self, entry: dict[str, Any]) -> bool:
         """Upload a spooled batch; keep it spooled if the service cannot be reached."""
         try:
-            self.client.upload(
+            out = self.client.upload(
                 entry["lease_id"],
                 entry["run_id"],
                 entry["results"],
                 entry["errors"],
                 entry.get("reference"),  # spools written before the panel have none
             )
+            if out.remeasure:  # the service judged the machine disturbed for these
+                log.warning("the service queued %d ops of this batch again", out.remeasure)
         except ServiceUnavailable as exc:
             log.warning("upload failed, kept in %s: %s", self.spool.path, exc)
             return False

@@ -1,5 +1,6 @@
-"""`hwlat train`, `hwlat query` and `hwlat lut`: what a device's data answers, printed
-as tables or JSON (the service commands that register and queue are in `cli.py`)."""
+"""`hwlat train`, `hwlat query`, `hwlat lut` and `hwlat jobs remeasure`: what a device's
+data answers, and what of it to measure again, printed as tables or JSON (the service
+commands that register and queue are in `cli.py`)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,23 @@ from latency_service.cli import (
     emit,
     parse_options,
 )
+
+
+def jobs_remeasure(
+    device: Annotated[str, typer.Option("--device")],
+    kind: Annotated[str | None, typer.Option("--kind", help="Default: every kind.")] = None,
+    server: Server = DEFAULT_SERVER,
+    admin_token: Admin = None,
+    as_json: Json = False,
+) -> None:
+    """Queue again the ops measured while the machine was disturbed (their batch's
+    reference panel beyond HWLAT_REMEASURE_DRIFT, or a CI beyond HWLAT_REMEASURE_CI)."""
+    with client(server, admin_token) as c:
+        out = c.remeasure(device, kind).model_dump()
+    names = ("checked", "disturbed", "unstable", "queued", "at_limit", "already_queued")
+    table = Table(*(n.replace("_", " ") for n in names))
+    table.add_row(*(str(out[n]) for n in names))
+    emit(out, as_json, table)
 
 
 def train(

@@ -32,6 +32,7 @@ from latency_service.schemas import (
     NetworkOut,
     PredictorOut,
     RefineResult,
+    RemeasureResult,
     TokenOut,
     TrainOut,
     UploadOut,
@@ -199,6 +200,12 @@ class HwlatClient:
         body = {"kind": kind, "n": n, "seed": seed, "worst_fraction": worst_fraction}
         return RefineResult.model_validate(
             self._json("POST", f"/v1/devices/{device}/jobs:refine", "admin", json=body)
+        )
+
+    def remeasure(self, device: str, kind: str | None = None) -> RemeasureResult:
+        """Queue again the ops `device` measured while disturbed (the service's rules)."""
+        return RemeasureResult.model_validate(
+            self._json("POST", f"/v1/devices/{device}/jobs:remeasure", "admin", json={"kind": kind})
         )
 
     def train(

@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from latency_service.repository.remeasure import Rules
+
 
 def data_dir() -> Path:
     """The user's data folder for hwlat (XDG), where the default SQLite file lives."""
@@ -33,6 +35,16 @@ class ServiceSettings(BaseSettings):
     # a batch whose reference panel ran this much slower or faster than the device's
     # baseline is flagged as drifted (2-vCPU VM, quiet: factors within about ±1%)
     drift_tolerance: float = Field(default=0.05, gt=0, lt=1)
+    # measure an op again when its batch's panel read more than this off the baseline
+    # (0: never); ops of such batches missed ±10% of a predictor twice as often
+    remeasure_drift: float = Field(default=0.10, ge=0, lt=1)
+    # ... or when its own 95% CI half-width exceeds this share of its median (0: never)
+    remeasure_ci: float = Field(default=0.15, ge=0)
+    remeasure_max: int = Field(default=2, ge=0, le=10)  # repeats per op and revision
+
+    def remeasure_rules(self) -> Rules:
+        return Rules(self.remeasure_drift, self.remeasure_ci, self.remeasure_max)
+
     max_batch_keys: int = Field(default=10_000, ge=1)
     read_cache_s: float = Field(
         default=1.0, ge=0

@@ -65,7 +65,9 @@ class Op(Base):
 class Measurement(Base):
     __tablename__ = "measurements"
     __table_args__ = (
-        UniqueConstraint("device_id", "revision", "op_id", "run_id"),
+        # one result per work item: an op queued again (`remeasure`) may be measured twice
+        # by the same agent run; rows from before work_item_id (NULL) are not constrained
+        UniqueConstraint("device_id", "revision", "op_id", "run_id", "work_item_id"),
         Index("ix_measurements_lookup", "device_id", "revision", "op_id", "created_at"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -92,6 +94,10 @@ class Measurement(Base):
     # the reference panel measured with this op's batch (None: an agent without one)
     reference_id: Mapped[int | None] = mapped_column(
         ForeignKey("reference_readings.id", ondelete="SET NULL"), index=True
+    )
+    # the work item this measurement answered (None: stored before migration 0004)
+    work_item_id: Mapped[int | None] = mapped_column(
+        ForeignKey("work_items.id", ondelete="SET NULL")
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

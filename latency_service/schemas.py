@@ -113,6 +113,21 @@ class RefineResult(JobResult):
     worst_mean_abs_error: float = Field(description="their mean |predicted / measured - 1|")
 
 
+class RemeasureRequest(Strict):
+    """Measure again what a device measured while disturbed (the service's rules)."""
+
+    kind: str | None = Field(None, description="only ops of this kind (default: all)")
+
+
+class RemeasureResult(BaseModel):
+    checked: int = Field(description="ops whose newest measurement was looked at")
+    disturbed: int = Field(description="of those, measured in a batch beyond the drift rule")
+    unstable: int = Field(description="of those, with a CI beyond the CI rule")
+    queued: int
+    at_limit: int = Field(description="measured 1 + HWLAT_REMEASURE_MAX times already")
+    already_queued: int
+
+
 class LeaseRequest(Strict):
     max_items: int = Field(16, ge=1, le=256)
 
@@ -210,6 +225,11 @@ class UploadOut(BaseModel):
     rejected: int = Field(description="items whose lease ran out: lease again")
     failed: int = Field(description="errors that used up the item's attempts")
     requeued: int = Field(description="errors (or released items) sent back to the queue")
+    remeasure: int = Field(
+        0,
+        description="accepted ops queued once more: their batch's reference panel ran "
+        "beyond HWLAT_REMEASURE_DRIFT of the baseline, or their CI beyond HWLAT_REMEASURE_CI",
+    )
 
 
 class Release(Strict):

@@ -51,7 +51,7 @@ def store(
     return row.id
 
 
-def _medians(row: ReferenceReading) -> dict[str, float]:
+def medians(row: ReferenceReading) -> dict[str, float]:
     return {k: float(v["median_ms"]) for k, v in row.ops.items()}
 
 
@@ -72,7 +72,7 @@ def readings(s: Session, device: Device, revision: int | None = None) -> list[Re
 
 
 def baseline(rows: Sequence[ReferenceReading]) -> dict[str, float]:
-    return reference.baseline([_medians(r) for r in rows])
+    return reference.baseline([medians(r) for r in rows])
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ def drift_by_run(s: Session, rows: Sequence[ReferenceReading], tolerance: float)
     )
     runs: dict[str, list[tuple[ReferenceReading, reference.Drift]]] = {}
     for r in rows:
-        runs.setdefault(r.run_id, []).append((r, reference.drift(_medians(r), base, tolerance)))
+        runs.setdefault(r.run_id, []).append((r, reference.drift(medians(r), base, tolerance)))
     out = []
     for run_id, items in runs.items():
         factors = [d.factor for _, d in items]
@@ -161,7 +161,7 @@ def normalise(
         base = baseline(rows)
     runs: dict[str, list[tuple[int, float]]] = {}
     for r in rows:
-        runs.setdefault(r.run_id, []).append((r.id, reference.factor(_medians(r), base)))
+        runs.setdefault(r.run_id, []).append((r.id, reference.factor(medians(r), base)))
     run_factor = {run: statistics.median(f for _, f in fs) for run, fs in runs.items()}
     by = "batch" if record is None else record.get("by")
     if by == "batch":

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Result, and_, func, select, update
+from sqlalchemy import CursorResult, Result, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from latency_service.errors import Forbidden, NotFound
 from latency_service.models import Device, Measurement, WorkItem, utcnow
-from latency_service.repository import networks, reference
+from latency_service.repository import networks, reference, remeasure
 from latency_service.repository.latency import measured_op_ids
 from latency_service.repository.ops import ensure_ops
 from profiler.ops import OpSpec
@@ -171,12 +171,14 @@ def upload(
     errors: list[Any],
     max_attempts: int,
     reading: Any | None = None,
+    rules: remeasure.Rules | None = None,
 ) -> dict[str, int]:
     """Store results and errors of a lease, and the reference panel read with them (each
     op result is linked to it). Idempotent: a result already stored for this (device
     revision, op, run id) is a duplicate and changes nothing; a result for an item held by
     another lease (or failed) is rejected (counted, not stored); unknown items are
-    errors."""
+    errors. With `rules`, accepted ops measured while the machine was disturbed are
+    queued once more (`remeasure`)."""
     foreign = select(WorkItem.id).where(
         WorkItem.lease_id == lease_id, WorkItem.device_id != device.id
     )
@@ -193,6 +195,7 @@ def upload(
         )
     }
     counts = {"accepted": 0, "duplicates": 0, "rejected": 0, "failed": 0, "requeued": 0}
+    stored: list[remeasure.Result] = []
     for r in results:
         item = _owned(items, r.item_id, r.key)
         if _has_result(s, device, item, run_id):
@@ -202,6 +205,10 @@ def upload(
             # nobody else holds the item, so the number is still the one wanted
             _store_result(s, device, item, run_id, r, reference_id)
             counts["accepted"] += 1
+            if item.kind == "op" and item.op_id is not None:
+                stored.append(
+                    remeasure.Result(item.op_id, r.stats.median_ms, r.stats.ci_half_width_ms)
+                )
         else:  # leased again to someone else, or failed: not ours to fill
             counts["rejected"] += 1
     for e in errors:
@@ -214,6 +221,8 @@ def upload(
         item.last_error = f"{e.type}: {e.message}"
         item.lease_id = item.lease_expires_at = None
         counts["failed" if failed else "requeued"] += 1
+    if rules is not None:
+        counts["remeasure"] = remeasure.after_upload(s, device, stored, reference_id, rules)
     device.last_seen_at = utcnow()
     return counts
 
@@ -234,6 +243,12 @@ def _held(item: WorkItem, lease_id: str) -> bool:
 def _has_result(s: Session, device: Device, item: WorkItem, run_id: str) -> bool:
     if item.kind == "network":
         return networks.has_result(s, device, item, run_id)
+    # this item's own result; a row from before migration 0004 names no item, and is this
+    # one's only if it was stored after the item was queued (else it answered an older one)
+    mine = or_(
+        Measurement.work_item_id == item.id,
+        and_(Measurement.work_item_id.is_(None), Measurement.created_at >= item.created_at),
+    )
     return (
         s.scalar(
             select(Measurement.id).where(
@@ -241,6 +256,7 @@ def _has_result(s: Session, device: Device, item: WorkItem, run_id: str) -> bool
                 Measurement.revision == device.revision,
                 Measurement.op_id == item.op_id,
                 Measurement.run_id == run_id,
+                mine,
             )
         )
         is not None
@@ -265,6 +281,7 @@ def _store_result(
                 host_state=r.host_state,
                 extra=r.extra,
                 reference_id=reference_id,
+                work_item_id=item.id,
             )
         )
     item.state, item.lease_id, item.lease_expires_at = "done", None, None

@@ -116,6 +116,7 @@ def upload(
                 body.errors,
                 settings.max_attempts,
                 body.reference,
+                settings.remeasure_rules(),
             )
     except HTTPException:  # the whole upload refused: none of its results was stored
         metrics.count_uploads(device.name, rejected=len(body.results))

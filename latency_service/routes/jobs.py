@@ -1,17 +1,24 @@
-"""Profiling work: enqueue a space, an explicit op list, or ops near a predictor's worst
-errors for a device (admin)."""
+"""Profiling work: enqueue a space, an explicit op list, ops near a predictor's worst
+errors, or the ops a device measured while disturbed, for a device (admin)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from latency_service.deps import AdminDep, SessionDep
+from latency_service.deps import AdminDep, SessionDep, SettingsDep
 from latency_service.repository import devices as devices_repo
-from latency_service.repository import networks, work
+from latency_service.repository import networks, remeasure, work
 from latency_service.repository import ops as ops_repo
 from latency_service.repository import predictors as predictors_repo
 from latency_service.routes._errors import http_errors
-from latency_service.schemas import JobRequest, JobResult, RefineRequest, RefineResult
+from latency_service.schemas import (
+    JobRequest,
+    JobResult,
+    RefineRequest,
+    RefineResult,
+    RemeasureRequest,
+    RemeasureResult,
+)
 
 router = APIRouter(prefix="/v1/devices", tags=["jobs"])
 
@@ -54,3 +61,19 @@ def refine(name: str, body: RefineRequest, session: SessionDep) -> RefineResult:
         )
     session.commit()
     return RefineResult(**counts)
+
+
+@router.post("/{name}/jobs:remeasure", response_model=RemeasureResult, dependencies=[AdminDep])
+def remeasure_disturbed(
+    name: str, body: RemeasureRequest, session: SessionDep, settings: SettingsDep
+) -> RemeasureResult:
+    """Queue once more every op (of `kind`) whose newest measurement at the device's
+    revision was taken in a batch whose reference panel ran beyond HWLAT_REMEASURE_DRIFT
+    of the baseline, or whose CI is wider than HWLAT_REMEASURE_CI: what uploads do from
+    now on, applied to what is already stored. At most 1 + HWLAT_REMEASURE_MAX
+    measurements per op."""
+    with http_errors():
+        device = devices_repo.get_device(session, name)
+        counts = remeasure.sweep(session, device, settings.remeasure_rules(), body.kind)
+    session.commit()
+    return RemeasureResult(**counts)

@@ -54,7 +54,14 @@ def test_upload_results_and_errors(api: Api, token: str) -> None:
     api.enqueue("dev1", **FBNET32)
     lease = api.lease(token, 4)
     counts = api.upload(token, lease, fail=1)
-    assert counts == {"accepted": 3, "duplicates": 0, "rejected": 0, "failed": 0, "requeued": 1}
+    assert counts == {
+        "accepted": 3,
+        "duplicates": 0,
+        "rejected": 0,
+        "failed": 0,
+        "requeued": 1,
+        "remeasure": 0,
+    }
     assert api.count("measurements") == 3
     assert api.states("dev1") == {"done": 3, "pending": FBNET32_OPS - 3}
     dev = api.device("dev1")
@@ -68,7 +75,14 @@ def test_reupload_same_run_is_idempotent(api: Api, token: str) -> None:
     assert first["accepted"] == 3
     rows = api.count("measurements")
     again = api.upload(token, lease, run_id="run-a")
-    assert again == {"accepted": 0, "duplicates": 3, "rejected": 0, "failed": 0, "requeued": 0}
+    assert again == {
+        "accepted": 0,
+        "duplicates": 3,
+        "rejected": 0,
+        "failed": 0,
+        "requeued": 0,
+        "remeasure": 0,
+    }
     assert api.count("measurements") == rows == 3
 
 

@@ -156,6 +156,11 @@ def test_newcomer_walkthrough(
     assert code == 0 and "my-cpu" in out
     code, out, _ = run("devices", "drift", "my-cpu")
     assert code == 0 and "run-1" in out and "1.000" in out
+    # one reading is no baseline, and the op's CI is narrow: nothing to measure again
+    code, out, _ = run("jobs", "remeasure", "--device", "my-cpu", "--json")
+    assert code == 0 and json.loads(out)["checked"] == 1 and json.loads(out)["queued"] == 0
+    code, out, _ = run("jobs", "remeasure", "--device", "my-cpu", "--kind", "conv")
+    assert code == 0 and "checked" in out
 
 
 @pytest.mark.parametrize(
@@ -165,6 +170,10 @@ def test_newcomer_walkthrough(
         (["devices", "add", "BAD NAME", "--runtime", "ort-cpu"], "error: HTTP 422: body.name"),
         (["devices", "show", "nobody"], "error: HTTP 404: no device 'nobody'"),
         (["devices", "drift", "nobody"], "error: HTTP 404: no device 'nobody'"),
+        (
+            ["jobs", "remeasure", "--device", "my-cpu", "--kind", "nope"],
+            "error: HTTP 422: kind: unknown op kind 'nope'",
+        ),
         (["jobs", "add", "--device", "my-cpu"], "error: give either --space"),
         (["jobs", "add", "--device", "my-cpu", "--op", "conv|x"], "error: HTTP 422: ops[0]"),
         (

@@ -134,3 +134,53 @@ def test_0003_keeps_measurements_and_links_none_of_them(empty_db_url: str) -> No
             assert conn.execute(text("SELECT count(*) FROM measurements")).scalar_one() == 1
     finally:
         engine.dispose()
+
+
+MEASUREMENT = (
+    "INSERT INTO measurements (device_id, revision, op_id, run_id, median_ms, mean_ms, "
+    "std_ms, min_ms, p10_ms, p90_ms, iqr_ms, samples, calls_per_sample, target_met, stable, "
+    "runtime, host_state, extra, created_at{cols}) VALUES (1, 1, 1, 'r', {ms}, 1.5, 0.1, 1.4, "
+    "1.4, 1.6, 0.1, 30, 1, true, true, '{{}}', '{{}}', '{{}}', '2026-01-01'{vals})"
+)
+
+
+def test_0004_lets_one_run_measure_an_op_twice_and_keeps_the_newest_going_down(
+    empty_db_url: str,
+) -> None:
+    """Measurements gain the work item they answered: the same op and run may have two
+    rows (a repeat); downgrading keeps the newest of them."""
+    upgrade(empty_db_url, "0003")
+    engine = make_engine(empty_db_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO devices (id, name, runtime, revision, created_at) "
+                    "VALUES (1, 'd', 'ort-cpu', 1, '2026-01-01')"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO ops (id, key, kind, spec, features, created_at) "
+                    "VALUES (1, 'k', 'conv', '{}', '{}', '2026-01-01')"
+                )
+            )
+            conn.execute(text(MEASUREMENT.format(cols="", vals="", ms=1.5)))
+        upgrade(empty_db_url)
+        with engine.begin() as conn:
+            rows = conn.execute(text("SELECT median_ms, work_item_id FROM measurements")).all()
+            assert [tuple(r) for r in rows] == [(1.5, None)]
+            conn.execute(
+                text(
+                    "INSERT INTO work_items (id, device_id, kind, op_id, state, attempts, "
+                    "created_at, updated_at) VALUES (7, 1, 'op', 1, 'done', 1, "
+                    "'2026-01-02', '2026-01-02')"
+                )
+            )
+            conn.execute(text(MEASUREMENT.format(cols=", work_item_id", vals=", 7", ms=2.5)))
+        downgrade(empty_db_url, "0003")
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT median_ms FROM measurements")).all()
+        assert [tuple(r) for r in rows] == [(2.5,)]
+    finally:
+        engine.dispose()

@@ -1,0 +1,155 @@
+"""Measure again what was measured while the machine was disturbed.
+
+On a shared machine a neighbour can slow a whole batch by 20-90% for half a minute
+(seen on this project's 2-vCPU VM: 12% of one run's batches, with the reference panel
+reading 1.15-1.95x its baseline). Dividing such a batch by its panel's factor is a poor
+repair, because the disturbance does not hit every op of the batch alike: those ops
+were within ±10% of an unseen-op predictor only half as often as the rest. An op whose
+own 95% CI came out wide (its rounds disagreed) is no better.
+
+So such an op is queued once more, as a new work item, when its result is uploaded:
+
+- its batch's reference panel read more than `drift` (relative) off the revision's
+  baseline, once the revision has `MIN_READINGS` readings for a baseline to mean
+  something; or
+- its CI half-width is more than `ci` of its median.
+
+Every measurement stays stored; lookups and training take an op's newest, so the repeat
+replaces the disturbed number without rewriting history. An op is measured at most
+`1 + extra` times per revision, so a machine that is always disturbed cannot loop.
+`sweep` applies the same rules to what a device has already measured.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from latency_service.errors import Invalid
+from latency_service.models import Device, Measurement, Op, WorkItem
+from latency_service.repository import reference
+from profiler import reference as panel
+from profiler._kinds import KINDS
+
+MIN_READINGS = 5  # fewer, and the baseline is too young to call a batch disturbed
+ACTIVE = ("pending", "leased")
+
+
+@dataclass(frozen=True)
+class Rules:
+    drift: float  # relative panel deviation that makes a batch disturbed; 0: never
+    ci: float  # relative CI half-width that makes an op unstable; 0: never
+    extra: int  # repeats allowed per op and revision
+
+
+@dataclass(frozen=True)
+class Result:
+    """One measured op as the rules see it."""
+
+    op_id: int
+    median_ms: float
+    ci_half_width_ms: float | None
+
+
+def disturbed_readings(s: Session, device: Device, rules: Rules) -> set[int]:
+    """Ids of the revision's readings whose factor is beyond `rules.drift`."""
+    if rules.drift <= 0:
+        return set()
+    rows = reference.readings(s, device)
+    if len(rows) < MIN_READINGS:
+        return set()
+    base = reference.baseline(rows)
+    limit = math.log1p(rules.drift)
+    return {r.id for r in rows if abs(math.log(panel.factor(reference.medians(r), base))) > limit}
+
+
+def unstable(r: Result, rules: Rules) -> bool:
+    ci = r.ci_half_width_ms
+    return rules.ci > 0 and ci is not None and ci > rules.ci * r.median_ms
+
+
+def after_upload(
+    s: Session, device: Device, results: Sequence[Result], reference_id: int | None, rules: Rules
+) -> int:
+    """Queue again the just-stored results that the rules reject; returns how many."""
+    if not results:
+        return 0
+    whole_batch = reference_id is not None and reference_id in disturbed_readings(s, device, rules)
+    wanted = [r.op_id for r in results if whole_batch or unstable(r, rules)]
+    return requeue(s, device, wanted, rules)["queued"]
+
+
+def requeue(s: Session, device: Device, op_ids: Sequence[int], rules: Rules) -> dict[str, int]:
+    """New work items for `op_ids`, except ops already measured `1 + extra` times at the
+    revision or already in the queue."""
+    ids = sorted(set(op_ids))
+    if not ids:
+        return {"queued": 0, "at_limit": 0, "already_queued": 0}
+    counts = dict(
+        s.execute(
+            select(Measurement.op_id, func.count(Measurement.id))
+            .where(
+                Measurement.device_id == device.id,
+                Measurement.revision == device.revision,
+                Measurement.op_id.in_(ids),
+            )
+            .group_by(Measurement.op_id)
+        ).all()
+    )
+    queued = set(
+        s.scalars(
+            select(WorkItem.op_id).where(
+                WorkItem.device_id == device.id,
+                WorkItem.state.in_(ACTIVE),
+                WorkItem.op_id.in_(ids),
+            )
+        )
+    )
+    out = {"queued": 0, "at_limit": 0, "already_queued": 0}
+    for op_id in ids:
+        if op_id in queued:
+            out["already_queued"] += 1
+        elif counts.get(op_id, 0) > rules.extra:
+            out["at_limit"] += 1
+        else:
+            s.add(WorkItem(device_id=device.id, kind="op", op_id=op_id))
+            out["queued"] += 1
+    s.flush()
+    return out
+
+
+def sweep(s: Session, device: Device, rules: Rules, kind: str | None = None) -> dict[str, Any]:
+    """The rules applied to the newest measurement of every op (of `kind`) at the device's
+    revision: the disturbed and unstable ones are queued again, within the limit."""
+    if kind is not None and kind not in KINDS:
+        raise Invalid(f"kind: unknown op kind {kind!r} (known: {', '.join(KINDS)})")
+    newest = (
+        select(func.max(Measurement.id))
+        .join(Op, Op.id == Measurement.op_id)
+        .where(Measurement.device_id == device.id, Measurement.revision == device.revision)
+    )
+    if kind is not None:
+        newest = newest.where(Op.kind == kind)
+    rows = s.execute(
+        select(
+            Measurement.op_id,
+            Measurement.median_ms,
+            Measurement.ci_half_width_ms,
+            Measurement.reference_id,
+        ).where(Measurement.id.in_(newest.group_by(Measurement.op_id).scalar_subquery()))
+    ).all()
+    bad = disturbed_readings(s, device, rules)
+    in_bad = [op_id for op_id, _, _, ref in rows if ref is not None and ref in bad]
+    shaky = [op_id for op_id, m, ci, _ in rows if unstable(Result(op_id, m, ci), rules)]
+    counts = requeue(s, device, in_bad + shaky, rules)
+    return {
+        "checked": len(rows),
+        "disturbed": len(in_bad),
+        "unstable": len(shaky),
+        **counts,
+    }

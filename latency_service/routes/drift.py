@@ -21,7 +21,9 @@ def drift(
     name: str,
     session: SessionDep,
     settings: SettingsDep,
-    revision: Annotated[int | None, Query(ge=1, description="default: the current one")] = None,
+    revision: Annotated[
+        int | None, Query(ge=1, le=2**31 - 1, description="default: the current one")
+    ] = None,
 ) -> DriftOut:
     """Per agent run, the reference panel's drift factor (geometric mean of the panel
     blocks' medians over the revision's baseline) and how many batches were flagged."""

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from latency_service.cache import Snapshot, predict
@@ -165,7 +165,10 @@ async def estimate(name: str, body: EstimateRequest, request: Request) -> dict[s
 
 @router.get("/{name}/networks", response_model=list[NetworkOut])
 async def networks(
-    name: str, request: Request, space: str | None = None, resolution: int | None = None
+    name: str,
+    request: Request,
+    space: str | None = None,
+    resolution: Annotated[int | None, Query(ge=1, le=4096)] = None,
 ) -> list[dict[str, Any]]:
     """End-to-end network measurements of the device's current revision."""
     snap = await snapshot(request, name)

@@ -31,7 +31,11 @@ def agent_run(
 ) -> TestClient:
     url = f"sqlite:///{tmp_path / 'svc.db'}"
     upgrade(url)
-    web = TestClient(create_app(ServiceSettings(database_url=url, admin_token="admin")))
+    # quick timing gives wide CIs: no op is measured again here (test_remeasure.py)
+    settings = ServiceSettings(
+        database_url=url, admin_token="admin", remeasure_drift=0, remeasure_ci=0
+    )
+    web = TestClient(create_app(settings))
     token = web.post("/v1/devices", json={"name": "d", "runtime": "ort-cpu"}, headers=ADMIN)
     keys = [op.key for op in sample_ops("mbconv", n, seed=3)]
     assert web.post("/v1/devices/d/jobs", json={"ops": keys}, headers=ADMIN).status_code == 200

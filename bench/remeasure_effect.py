@@ -12,6 +12,12 @@ folds with
 scored against either set of labels, and broken down by whether the op was measured
 again. Prints the share within ±10% / ±5% and RMSPE for each pair.
 
+With `--retest-device D2` (a second device on the same machine and runtime that measured
+some of the same ops later, through its own agent run with the same rules) it also
+prints how far the labels themselves repeat, the ceiling of any predictor scored against
+one label, and the newest-label predictions scored against D2's labels and against the
+geometric mean of the two.
+
     .venv/bin/python bench/remeasure_effect.py --db sqlite:///p10.db --device p10m \\
         --kind mbconv --models kernel_gbm_nchwc
 """
@@ -85,12 +91,19 @@ def main() -> None:
     ap.add_argument("--device", required=True)
     ap.add_argument("--kind", default="mbconv")
     ap.add_argument("--models", default="kernel_gbm_nchwc")
+    ap.add_argument("--retest-device", help="a device that measured some of the ops again")
     args = ap.parse_args()
+    retest: dict[str, float] = {}
     with session_factory(make_engine(args.db))() as s:
         device = get_device(s, args.device)
         first, newest = rows(s, device, args.kind, False), rows(s, device, args.kind, True)
         y_first = labels(s, device, device.revision, first, None)[0]
         y_new = labels(s, device, device.revision, newest, None)[0]
+        if args.retest_device:
+            other = get_device(s, args.retest_device)
+            again_rows = rows(s, other, args.kind, True)
+            y_other = labels(s, other, other.revision, again_rows, None)[0]
+            retest = {sp.key: float(y) for sp, y in zip(again_rows.specs, y_other, strict=True)}
     again = np.asarray([a != b for a, b in zip(first.ms, newest.ms, strict=True)])
     print(f"command: {' '.join(sys.argv)}")
     print(
@@ -111,6 +124,27 @@ def main() -> None:
             print(f"  {name} ({mask.sum()} ops):")
             print(line("  first -> first", p_first[mask], y_first[mask]))
             print(line("  newest -> newest", p_new[mask], y_new[mask]))
+        if retest:
+            report_retest(newest.specs, y_new, p_new, retest)
+
+
+def report_retest(
+    specs: list[OpSpec], y: np.ndarray, pred: np.ndarray, retest: dict[str, float]
+) -> None:
+    """The labels against a second measurement of the same ops, and the predictions
+    against both."""
+    idx = np.asarray([i for i, sp in enumerate(specs) if sp.key in retest])
+    y2 = np.asarray([retest[specs[i].key] for i in idx])
+    log = np.abs(np.log(y2 / y[idx]))
+    ceiling = np.mean(log / np.sqrt(2) <= np.log(1.1))  # each label's error ≈ |log|/√2
+    print(
+        f"  retest: {len(idx)} ops measured again on the second device: labels within "
+        f"±5% {np.mean(log <= np.log(1.05)):.1%}, ±10% {np.mean(log <= np.log(1.1)):.1%}; "
+        f"ceiling of a predictor scored against one label: {ceiling:.1%}"
+    )
+    print(line("  newest -> first device's label", pred[idx], y[idx]))
+    print(line("  newest -> second device's label", pred[idx], y2))
+    print(line("  newest -> geometric mean of both", pred[idx], np.sqrt(y[idx] * y2)))
 
 
 if __name__ == "__main__":

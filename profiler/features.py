@@ -42,6 +42,7 @@ class Cost(NamedTuple):
     inp: int = 0  # input activations (elements)
     after_nchw: bool = False  # an op that only runs in plain NCHW comes just before it
     branch: bool = False  # starts a second branch on the block's input (concatenated)
+    k: int = 1  # kernel size (square)
 
 
 def kernel_type(cin: int, cout: int, k: int, hw_out: int, g: int) -> str:
@@ -69,7 +70,9 @@ def conv_cost(
     extra = 2 * cout if bn else (cout if bias else 0)
     kind = kernel_type(cin, cout, k, hw_out, g)
     inp = n * (hw_out if hw_in is None else hw_in) * cin
-    return Cost(n * hw_out * weights, weights + extra, kind, n * hw_out * cout, cin, cout, g, inp)
+    return Cost(
+        n * hw_out * weights, weights + extra, kind, n * hw_out * cout, cin, cout, g, inp, k=k
+    )
 
 
 def _mbconv(spec: OpSpec) -> list[Cost]:

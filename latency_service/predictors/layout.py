@@ -109,3 +109,60 @@ def nchwc_vector(spec: OpSpec) -> list[float]:
 
 def nchwc_matrix(specs: list[OpSpec]) -> np.ndarray:
     return np.asarray([nchwc_vector(s) for s in specs], dtype=np.float64)
+
+
+def _interior_share(c: Cost, n: int) -> float:
+    """The share of a k x k convolution's outputs whose window lies wholly inside the
+    (square) input map: MLAS computes the others on a slower path that skips padding."""
+    side_in = math.isqrt(max(c.inp // max(c.cin * n, 1), 1))
+    side_out = math.isqrt(max(c.out // max(c.cout * n, 1), 1))
+    s = 1 if side_out >= side_in else 2  # the blocks use strides 1 and 2
+    pad = c.k // 2
+    inside = sum(1 for o in range(side_out) if o * s >= pad and o * s - pad + c.k <= side_in)
+    return (inside / side_out) ** 2 if side_out else 0.0
+
+
+def _fit(c: Cost, n: int, block: int) -> list[float]:
+    """How well one convolution's shape fits MLAS's kernels: the share of filter slots
+    left empty (dense NCHWc kernels compute 4 blocks of output channels at once), the
+    interior share (depthwise), the output positions padded to 16 GEMM columns (plain
+    NCHW convolutions are im2col + SGEMM) and the output side."""
+    positions = max(c.out // max(c.cout * n, 1), 1)
+    blocks = math.ceil(c.cout / block)
+    dense = c.kernel in ("pw", "conv") and nchwc(c, block)
+    empty = 1.0 - blocks / (math.ceil(blocks / 4) * 4) if dense else 0.0
+    interior = _interior_share(c, n) if c.kernel in ("dw", "conv") else 1.0
+    gemm = 0.0 if nchwc(c, block) else math.ceil(positions / 16) * 16 / positions - 1.0
+    return [empty, interior, gemm, math.sqrt(positions)]
+
+
+MLAS_TYPES = ("pw", "dw", "gconv", "conv")
+
+
+def mlas_names() -> list[str]:
+    per = ("empty_filter_slots", "interior_share", "gemm_column_padding", "output_side")
+    return [f"{t}_{name}" for t in MLAS_TYPES for name in per]
+
+
+def mlas_vector(spec: OpSpec, block: int = BLOCKS[0]) -> list[float]:
+    """Per kernel type, the MAC-weighted mean of `_fit` over the block's convolutions
+    (zeros where the block has none of that type). Trees see from these what a channel
+    count or a side alone cannot: a 4x4 depthwise map is all border, 40 output channels
+    leave a quarter of a filter group empty."""
+    costs = kernels(spec)
+    n = spec.shape[0]
+    row: list[float] = []
+    for t in MLAS_TYPES:
+        mine = [c for c in costs if c.kernel == t and c.macs > 0]
+        macs = sum(c.macs for c in mine)
+        if not macs:
+            row += [0.0, 0.0, 0.0, 0.0]
+            continue
+        parts = np.asarray([_fit(c, n, block) for c in mine])  # (kernels, 4)
+        weights = np.asarray([c.macs for c in mine], dtype=np.float64) / macs
+        row += list(weights @ parts)
+    return row
+
+
+def mlas_matrix(specs: list[OpSpec]) -> np.ndarray:
+    return np.asarray([mlas_vector(s) for s in specs], dtype=np.float64)

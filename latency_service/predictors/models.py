@@ -18,6 +18,7 @@ from sklearn.linear_model import LinearRegression
 from latency_service.predictors.features import layout_matrix, matrix
 from latency_service.predictors.layout import (
     BLOCKS,
+    mlas_matrix,
     nchwc,
     nchwc_matrix,
     padded_macs,
@@ -153,6 +154,7 @@ class RooflineForest:
         base: Roofline | KernelRoofline | None = None,
         trees: ExtraTreesRegressor | HistGradientBoostingRegressor | None = None,
         layout: bool = False,
+        mlas: bool = False,
     ) -> None:
         self.base = base or Roofline()
         # `is None`, not `or`: an unfitted ensemble's len() raises
@@ -163,8 +165,10 @@ class RooflineForest:
                 n_estimators=300, min_samples_leaf=2, n_jobs=1, random_state=SEED
             )
         )
-        # the trees also see where the kernel law puts the time and the SIMD padding
+        # the trees also see where the kernel law puts the time and the SIMD padding,
+        # and (mlas) how each convolution's shape fits MLAS's kernels
         self.layout = layout
+        self.mlas = mlas
 
     def _x(self, specs: list[OpSpec], base: np.ndarray) -> np.ndarray:
         x = np.column_stack([matrix(specs), np.log(base)])
@@ -173,6 +177,8 @@ class RooflineForest:
             x = np.column_stack([x, self.base.shares(specs), layout_matrix(specs)])
             if self.base.layout:  # and which path ORT gives each kernel
                 x = np.column_stack([x, nchwc_matrix(specs)])
+        if self.mlas:
+            x = np.column_stack([x, mlas_matrix(specs)])
         return x
 
     def fit(self, specs: list[OpSpec], ms: np.ndarray) -> RooflineForest:

@@ -62,6 +62,7 @@ MODELS = (
     "kernel_gbm",
     "kernel_gbm_layout",
     "kernel_gbm_nchwc",
+    "kernel_gbm_mlas",
 )
 
 
@@ -74,10 +75,11 @@ def make(model: str) -> Model:
         return KernelRoofline()
     if model == "kernel_forest":
         return RooflineForest(KernelRoofline())
-    if model in ("kernel_gbm", "kernel_gbm_layout", "kernel_gbm_nchwc"):
+    if model in ("kernel_gbm", "kernel_gbm_layout", "kernel_gbm_nchwc", "kernel_gbm_mlas"):
         boost = HistGradientBoostingRegressor(max_iter=500, learning_rate=0.05, random_state=SEED)
-        law = KernelRoofline(layout=model == "kernel_gbm_nchwc")
-        return RooflineForest(law, boost, layout=model != "kernel_gbm")
+        law = KernelRoofline(layout=model in ("kernel_gbm_nchwc", "kernel_gbm_mlas"))
+        mlas = model == "kernel_gbm_mlas"
+        return RooflineForest(law, boost, layout=model != "kernel_gbm", mlas=mlas)
     return LogTree(model)
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from latency_service.predictors.features import feature_names, feature_vector, layout_vector
-from latency_service.predictors.layout import nchwc
+from latency_service.predictors.layout import mlas_names, mlas_vector, nchwc
 from latency_service.predictors.training import MIN_SAMPLES, MODELS, train
 from profiler.features import features, kernels
 from profiler.ops import OpSpec
@@ -90,6 +90,36 @@ def test_the_layout_path_of_each_kernel_is_learned_with_the_nchwc_features() -> 
     assert cv["kernel_gbm_nchwc"]["rmspe"] < 0.5 * cv["kernel_gbm_layout"]["rmspe"]
     assert cv["kernel_gbm_nchwc"]["within_5pct"] > cv["kernel_gbm_layout"]["within_5pct"] + 0.1
     assert trained.model == "kernel_gbm_nchwc"
+
+
+def test_empty_filter_slots_are_learned_with_the_mlas_features() -> None:
+    """MLAS's dense NCHWc kernels compute four blocks of 16 output channels at once, so
+    a 1x1 conv to 80 channels (5 blocks) costs like 128. Here that is the law: the
+    channel counts and their padding to 16 do not show it, the MLAS-fit features do."""
+
+    def slot_law(spec: OpSpec) -> float:
+        extra = 0.0
+        for c in kernels(spec):
+            if c.kernel == "pw" and nchwc(c, 16):
+                blocks = math.ceil(c.cout / 16)
+                extra += 2e-9 * c.macs * (math.ceil(blocks / 4) * 4 / blocks - 1)
+        return kernel_law(spec) + extra
+
+    specs = sample_ops("mbconv", 300, seed=4)
+    models = ("kernel_gbm_nchwc", "kernel_gbm_mlas")
+    trained = train("mbconv", specs, [slot_law(s) for s in specs], models=models)
+    cv = trained.cv
+    assert cv["kernel_gbm_mlas"]["rmspe"] < 0.75 * cv["kernel_gbm_nchwc"]["rmspe"]
+    assert trained.model == "kernel_gbm_mlas"
+    # k=7 over a 14x14 map at stride 2: outputs 2..5 of 7 per side are interior
+    spec = OpSpec.make("mbconv", (1, 24, 14, 14), cin=24, cout=40, e=3, k=7, s=2)
+    fit = dict(zip(mlas_names(), mlas_vector(spec), strict=True))
+    assert math.isclose(fit["dw_interior_share"], (4 / 7) ** 2) and fit["dw_output_side"] == 7
+    # 24 -> 72: 5 blocks (3 of 8 slots empty), 72 -> 40: 3 blocks (1 of 4), by MACs
+    expand, project = 196 * 24 * 72, 49 * 72 * 40
+    empty = (expand * 3 / 8 + project * 1 / 4) / (expand + project)
+    assert math.isclose(fit["pw_empty_filter_slots"], empty)
+    assert fit["dw_empty_filter_slots"] == 0.0 and fit["gconv_output_side"] == 0.0
 
 
 def test_trees_learn_a_nonlinear_law_from_features() -> None:

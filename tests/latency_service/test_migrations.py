@@ -6,7 +6,7 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, text
+from sqlalchemy import Connection, inspect, text
 
 from latency_service.db import make_engine
 from latency_service.models import Base
@@ -98,33 +98,39 @@ def test_one_linear_history() -> None:
     assert len(script.get_bases()) == 1
 
 
+MEASUREMENT = (
+    "INSERT INTO measurements (device_id, revision, op_id, run_id, median_ms, mean_ms, "
+    "std_ms, min_ms, p10_ms, p90_ms, iqr_ms, samples, calls_per_sample, target_met, stable, "
+    "runtime, host_state, extra, created_at{cols}) VALUES (1, 1, 1, 'r', {ms}, 1.5, 0.1, 1.4, "
+    "1.4, 1.6, 0.1, 30, 1, true, true, '{{}}', '{{}}', '{{}}', '2026-01-01'{vals})"
+)
+
+
+def seed_one_measurement(conn: Connection) -> None:
+    """Device 1, op 1 and one measurement of it (1.5 ms, run 'r'), in plain SQL that
+    every schema revision since 0001 accepts."""
+    conn.execute(
+        text(
+            "INSERT INTO devices (id, name, runtime, revision, created_at) "
+            "VALUES (1, 'd', 'ort-cpu', 1, '2026-01-01')"
+        )
+    )
+    conn.execute(
+        text(
+            "INSERT INTO ops (id, key, kind, spec, features, created_at) "
+            "VALUES (1, 'k', 'conv', '{}', '{}', '2026-01-01')"
+        )
+    )
+    conn.execute(text(MEASUREMENT.format(cols="", vals="", ms=1.5)))
+
+
 def test_0003_keeps_measurements_and_links_none_of_them(empty_db_url: str) -> None:
     """Adding the reference link rebuilds `measurements` on SQLite: rows must survive."""
     upgrade(empty_db_url, "0002")
     engine = make_engine(empty_db_url)
     try:
         with engine.begin() as conn:
-            conn.execute(
-                text(
-                    "INSERT INTO devices (id, name, runtime, revision, created_at) "
-                    "VALUES (1, 'd', 'ort-cpu', 1, '2026-01-01')"
-                )
-            )
-            conn.execute(
-                text(
-                    "INSERT INTO ops (id, key, kind, spec, features, created_at) "
-                    "VALUES (1, 'k', 'conv', '{}', '{}', '2026-01-01')"
-                )
-            )
-            conn.execute(
-                text(
-                    "INSERT INTO measurements (device_id, revision, op_id, run_id, median_ms, "
-                    "mean_ms, std_ms, min_ms, p10_ms, p90_ms, iqr_ms, samples, "
-                    "calls_per_sample, target_met, stable, runtime, host_state, extra, "
-                    "created_at) VALUES (1, 1, 1, 'r', 1.5, 1.5, 0.1, 1.4, 1.4, 1.6, 0.1, "
-                    "30, 1, true, true, '{}', '{}', '{}', '2026-01-01')"
-                )
-            )
+            seed_one_measurement(conn)
         upgrade(empty_db_url)
         with engine.connect() as conn:
             rows = conn.execute(text("SELECT median_ms, reference_id FROM measurements")).all()
@@ -136,14 +142,6 @@ def test_0003_keeps_measurements_and_links_none_of_them(empty_db_url: str) -> No
         engine.dispose()
 
 
-MEASUREMENT = (
-    "INSERT INTO measurements (device_id, revision, op_id, run_id, median_ms, mean_ms, "
-    "std_ms, min_ms, p10_ms, p90_ms, iqr_ms, samples, calls_per_sample, target_met, stable, "
-    "runtime, host_state, extra, created_at{cols}) VALUES (1, 1, 1, 'r', {ms}, 1.5, 0.1, 1.4, "
-    "1.4, 1.6, 0.1, 30, 1, true, true, '{{}}', '{{}}', '{{}}', '2026-01-01'{vals})"
-)
-
-
 def test_0004_lets_one_run_measure_an_op_twice_and_keeps_the_newest_going_down(
     empty_db_url: str,
 ) -> None:
@@ -153,19 +151,7 @@ def test_0004_lets_one_run_measure_an_op_twice_and_keeps_the_newest_going_down(
     engine = make_engine(empty_db_url)
     try:
         with engine.begin() as conn:
-            conn.execute(
-                text(
-                    "INSERT INTO devices (id, name, runtime, revision, created_at) "
-                    "VALUES (1, 'd', 'ort-cpu', 1, '2026-01-01')"
-                )
-            )
-            conn.execute(
-                text(
-                    "INSERT INTO ops (id, key, kind, spec, features, created_at) "
-                    "VALUES (1, 'k', 'conv', '{}', '{}', '2026-01-01')"
-                )
-            )
-            conn.execute(text(MEASUREMENT.format(cols="", vals="", ms=1.5)))
+            seed_one_measurement(conn)
         upgrade(empty_db_url)
         with engine.begin() as conn:
             rows = conn.execute(text("SELECT median_ms, work_item_id FROM measurements")).all()

@@ -64,8 +64,9 @@ def medians(url: str, device: str, keys: list[str], normalise: bool) -> np.ndarr
     with session_factory(make_engine(url))() as s:
         dev = get_device(s, device)
         rows = repo.training_rows(s, dev, "mbconv")
-        y = repo.labels(s, dev, dev.revision, rows, None)[0] if normalise else rows.ms
-    by_key = dict(zip([spec.key for spec in rows.specs], y, strict=True))
+        raw = None if normalise else {"repeats": "newest"}  # newest, as measured
+        ops, y, _ = repo.labels(s, dev, dev.revision, rows, raw, rebuild=not normalise)
+    by_key = dict(zip([spec.key for spec in ops.specs], y, strict=True))
     return np.array([by_key[k] for k in keys])
 
 

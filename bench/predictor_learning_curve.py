@@ -45,9 +45,10 @@ def main() -> None:
     with session_factory(make_engine(args.db))() as s:
         device = get_device(s, args.device)
         rows = training_rows(s, device, args.kind)
-        raw = (np.asarray(rows.ms), None)
-        y, drift = raw if args.raw else labels(s, device, device.revision, rows, None)
-    specs = rows.specs
+        # raw: each op's newest measurement as measured; else what `hwlat train` uses
+        record = {"repeats": "newest"} if args.raw else None
+        ops, y, drift = labels(s, device, device.revision, rows, record, rebuild=args.raw)
+    specs = ops.specs
     sizes = [int(n) for n in args.sizes.split(",")]
     if len(y) < args.test + max(sizes):
         sys.exit(f"error: {len(y)} {args.kind} ops measured; --test + largest size needs more")
@@ -56,7 +57,7 @@ def main() -> None:
     pool = np.setdiff1d(np.arange(len(y)), test)
     print(f"command: {' '.join(sys.argv)}")
     print(f"{len(y)} measured {args.kind} ops; {args.test} held out; {args.draws} draws per size")
-    if drift is not None:
+    if "baseline" in drift:
         print(
             f"labels divided by their batch's drift factor ({drift['normalised']} of them; "
             f"factors p5 {drift['factor_p05']:.3f}, p95 {drift['factor_p95']:.3f})"

@@ -2,15 +2,16 @@
 
 Reads one device's ops of one kind from a service database where the re-measuring rules
 were on (`repository/remeasure.py`): each op has its first measurement and, if its batch
-was disturbed or its CI too wide, a newer one. Every label is divided by its own batch's
-drift factor, as `hwlat train` does. The same candidate is cross-validated on the same
-folds with
+was disturbed or its CI too wide, newer ones. Every measurement is divided by its own
+batch's drift factor, as `hwlat train` does. The same candidate is cross-validated on
+the same folds with labels from
 
-- the first measurement of every op (what a service without the rules would have), and
-- the newest (what `hwlat train` uses now),
+- the first measurement of every op (what a service without the rules would have),
+- the newest measurement, and
+- the median of all of an op's measurements (what `hwlat train` uses),
 
-scored against either set of labels, and broken down by whether the op was measured
-again. Prints the share within ±10% / ±5% and RMSPE for each pair.
+scored against their own labels and against the others', and broken down by whether the
+op was measured again. Prints the share within ±10% / ±5% and RMSPE for each pair.
 
 With `--retest-device D2` (a second device on the same machine and runtime that measured
 some of the same ops later, through its own agent run with the same rules) it also
@@ -38,7 +39,7 @@ from latency_service.db import make_engine, session_factory
 from latency_service.models import Device, Measurement, Op
 from latency_service.predictors.training import SEED, make, metrics, one_thread
 from latency_service.repository.devices import get_device
-from latency_service.repository.predictors import Rows, labels
+from latency_service.repository.predictors import Rows, labels, training_rows
 from profiler.ops import OpSpec
 
 
@@ -97,13 +98,17 @@ def main() -> None:
     with session_factory(make_engine(args.db))() as s:
         device = get_device(s, args.device)
         first, newest = rows(s, device, args.kind, False), rows(s, device, args.kind, True)
-        y_first = labels(s, device, device.revision, first, None)[0]
-        y_new = labels(s, device, device.revision, newest, None)[0]
+        y_first = labels(s, device, device.revision, first, None)[1]
+        y_new = labels(s, device, device.revision, newest, None)[1]
+        every = training_rows(s, device, args.kind)
+        _, y_all, record = labels(s, device, device.revision, every, None)
         if args.retest_device:
             other = get_device(s, args.retest_device)
-            again_rows = rows(s, other, args.kind, True)
-            y_other = labels(s, other, other.revision, again_rows, None)[0]
-            retest = {sp.key: float(y) for sp, y in zip(again_rows.specs, y_other, strict=True)}
+            # its readings against the first device's baseline: same machine, same panel
+            same_base = {**record, "readings_upto": 2**62}
+            again_rows = training_rows(s, other, args.kind)
+            ops2, y2, _ = labels(s, other, other.revision, again_rows, same_base, True)
+            retest = {sp.key: float(y) for sp, y in zip(ops2.specs, y2, strict=True)}
     again = np.asarray([a != b for a, b in zip(first.ms, newest.ms, strict=True)])
     print(f"command: {' '.join(sys.argv)}")
     print(
@@ -115,17 +120,21 @@ def main() -> None:
         print(model)
         p_first = cross_validate(model, first.specs, y_first)
         p_new = cross_validate(model, newest.specs, y_new)
+        p_all = cross_validate(model, newest.specs, y_all)
         print(line("first -> first (no re-measuring)", p_first, y_first))
-        print(line("first -> newest", p_first, y_new))
-        print(line("newest -> newest (hwlat train now)", p_new, y_new))
+        print(line("newest -> newest", p_new, y_new))
+        print(line("median -> median (hwlat train now)", p_all, y_all))
+        print(line("first -> median", p_first, y_all))
+        print(line("median -> first", p_all, y_first))
         for name, mask in (("measured again", again), ("measured once", ~again)):
             if not mask.any():
                 continue
             print(f"  {name} ({mask.sum()} ops):")
             print(line("  first -> first", p_first[mask], y_first[mask]))
             print(line("  newest -> newest", p_new[mask], y_new[mask]))
+            print(line("  median -> median", p_all[mask], y_all[mask]))
         if retest:
-            report_retest(newest.specs, y_new, p_new, retest)
+            report_retest(newest.specs, y_all, p_all, retest)
 
 
 def report_retest(
@@ -135,16 +144,21 @@ def report_retest(
     against both."""
     idx = np.asarray([i for i, sp in enumerate(specs) if sp.key in retest])
     y2 = np.asarray([retest[specs[i].key] for i in idx])
-    log = np.abs(np.log(y2 / y[idx]))
-    ceiling = np.mean(log / np.sqrt(2) <= np.log(1.1))  # each label's error ≈ |log|/√2
-    print(
-        f"  retest: {len(idx)} ops measured again on the second device: labels within "
-        f"±5% {np.mean(log <= np.log(1.05)):.1%}, ±10% {np.mean(log <= np.log(1.1)):.1%}; "
-        f"ceiling of a predictor scored against one label: {ceiling:.1%}"
-    )
-    print(line("  newest -> first device's label", pred[idx], y[idx]))
-    print(line("  newest -> second device's label", pred[idx], y2))
-    print(line("  newest -> geometric mean of both", pred[idx], np.sqrt(y[idx] * y2)))
+    signed = np.log(y2 / y[idx])
+    for name, log in (
+        ("", np.abs(signed)),
+        (" (shift removed)", np.abs(signed - np.median(signed))),
+    ):
+        ceiling = np.mean(log / np.sqrt(2) <= np.log(1.1))  # each label's error ≈ |log|/√2
+        print(
+            f"  retest{name}: {len(idx)} ops on the second device, median shift "
+            f"{np.expm1(np.median(signed)):+.1%}; labels within ±5% "
+            f"{np.mean(log <= np.log(1.05)):.1%}, ±10% {np.mean(log <= np.log(1.1)):.1%}; "
+            f"ceiling of a predictor scored against one label: {ceiling:.1%}"
+        )
+    print(line("  median -> first device's label", pred[idx], y[idx]))
+    print(line("  median -> second device's label", pred[idx], y2))
+    print(line("  median -> geometric mean of both", pred[idx], np.sqrt(y[idx] * y2)))
 
 
 if __name__ == "__main__":

@@ -352,9 +352,9 @@ class PredictorOut(BaseModel):
     trained_at: datetime
     drift: dict[str, Any] | None = Field(
         None,
-        description="labels divided by their agent run's reference-panel drift factor "
-        "against this baseline (metrics and held-out pairs are on those labels); null: as "
-        "measured",
+        description="how the labels were made: divided by their batch's reference-panel "
+        "drift factor against this baseline (none: as measured), and an op's measurements "
+        "combined as `repeats` says (metrics and held-out pairs are on those labels)",
     )
     heldout: list[tuple[float, float]] | None = None
 

@@ -26,13 +26,21 @@ from profiler.sampling import MOVES, refine_ops
 
 
 class Rows(NamedTuple):
-    """A predictor's training rows, in a fixed order (by op key)."""
+    """A predictor's training rows, in a fixed order (by op key, then measurement id):
+    one per measurement, so an op measured again (`remeasure`) has several."""
 
     specs: list[OpSpec]
-    ms: list[float]  # median per op, as measured
-    reference_ids: list[int | None]  # the reference reading of each op's batch
-    run_ids: list[str]  # the agent run that measured each op
+    ms: list[float]  # median of each measurement, as measured
+    reference_ids: list[int | None]  # the reference reading of its batch
+    run_ids: list[str]  # the agent run that measured it
     watermark: int  # the newest measurement id among them
+
+
+# How an op's measurements make one label, kept in the predictor's record. "median": the
+# median of their drift-divided values (log space), which took ort-mobile mbconv from 76%
+# to 78% within ±10% where 19% of the ops had a repeat (BENCHMARKS, issue 6 sixth
+# figures); records without it ("newest") rebuild from each op's newest measurement.
+REPEATS = "median"
 
 
 def training_rows(
@@ -43,17 +51,9 @@ def training_rows(
     watermark: int | None = None,
     dtype: str | None = None,
 ) -> Rows:
-    """The newest measurement per op of `kind` at the revision, up to `watermark`."""
+    """Every measurement of `kind` at the revision, up to `watermark`."""
     rev = device.revision if revision is None else revision
     q = (
-        select(func.max(Measurement.id))
-        .join(Op, Op.id == Measurement.op_id)
-        .where(Measurement.device_id == device.id, Measurement.revision == rev, Op.kind == kind)
-    )
-    if watermark is not None:
-        q = q.where(Measurement.id <= watermark)
-    newest = q.group_by(Measurement.op_id).subquery()
-    rows = s.execute(
         select(
             Op.key,
             Measurement.median_ms,
@@ -62,9 +62,11 @@ def training_rows(
             Measurement.run_id,
         )
         .join(Measurement, Measurement.op_id == Op.id)
-        .join(newest, Measurement.id == newest.c[0])
-        .order_by(Op.key)
-    ).all()
+        .where(Measurement.device_id == device.id, Measurement.revision == rev, Op.kind == kind)
+    )
+    if watermark is not None:
+        q = q.where(Measurement.id <= watermark)
+    rows = s.execute(q.order_by(Op.key, Measurement.id)).all()
     parsed = [(OpSpec.from_key(key), ms, ref, mid, run) for key, ms, ref, mid, run in rows]
     if dtype is None and parsed:  # one predictor per dtype: the device's usual one
         dtypes = [row[0].dtype for row in parsed]
@@ -86,18 +88,46 @@ def labels(
     rows: Rows,
     drift: dict[str, Any] | None,
     rebuild: bool = False,
-) -> tuple[np.ndarray, dict[str, Any] | None]:
-    """The rows' labels with their batch's drift divided out (`reference.normalise`:
-    per batch, shrunk toward the run's median). Training anew
-    (`rebuild` false) uses every reading there is; a rebuild divides by what the
-    predictor's record `drift` says, and a predictor trained without one keeps its
-    labels as measured."""
-    if rebuild and drift is None:
-        return np.asarray(rows.ms, dtype=np.float64), None
-    ms, record = reference.normalise(
-        s, device, revision, rows.reference_ids, rows.run_ids, rows.ms, drift
+) -> tuple[Rows, np.ndarray, dict[str, Any]]:
+    """One label per op: each measurement with its batch's drift divided out
+    (`reference.normalise`: per batch, shrunk toward the run's median), then an op's
+    measurements combined as `REPEATS` says. Returns the ops (one row each, their newest
+    measurement's ids), their labels and the record a predictor keeps. Training anew
+    (`rebuild` false) uses every reading there is; a rebuild divides and combines as the
+    predictor's record `drift` says: without a baseline, labels as measured; without
+    `repeats`, each op's newest measurement."""
+    if rebuild and (drift is None or "baseline" not in drift):
+        ms, record = list(rows.ms), None
+    else:
+        ms, record = reference.normalise(
+            s, device, revision, rows.reference_ids, rows.run_ids, rows.ms, drift
+        )
+    repeats = REPEATS if not rebuild else (drift or {}).get("repeats", "newest")
+    ops, y = per_op(rows, np.asarray(ms, dtype=np.float64), repeats)
+    return ops, y, {**(record or {}), "repeats": repeats}
+
+
+def per_op(rows: Rows, y: np.ndarray, repeats: str) -> tuple[Rows, np.ndarray]:
+    """Rows grouped by op (they come sorted by key, then id): each op's newest row, and
+    its label — the median of its values in log space, or the newest value."""
+    keep: list[int] = []
+    out: list[float] = []
+    start = 0
+    for i in range(1, len(rows.specs) + 1):
+        if i < len(rows.specs) and rows.specs[i].key == rows.specs[start].key:
+            continue
+        keep.append(i - 1)  # the newest of rows start..i-1
+        values = y[start:i] if repeats == "median" else y[i - 1 : i]
+        out.append(float(np.exp(np.median(np.log(values)))))
+        start = i
+    ops = Rows(
+        [rows.specs[i] for i in keep],
+        [rows.ms[i] for i in keep],
+        [rows.reference_ids[i] for i in keep],
+        [rows.run_ids[i] for i in keep],
+        rows.watermark,
     )
-    return np.asarray(ms, dtype=np.float64), record
+    return ops, np.asarray(out, dtype=np.float64)
 
 
 def measured_kinds(s: Session, device: Device) -> list[str]:
@@ -121,18 +151,19 @@ def train_device(
     made, skipped = [], {}
     for kind in wanted:
         rows = training_rows(s, device, kind)
-        if len(rows.specs) < MIN_SAMPLES:
+        n_ops = len({sp.key for sp in rows.specs})
+        if n_ops < MIN_SAMPLES:
             why = (
-                f"{len(rows.specs)} measured ops, at least {MIN_SAMPLES} needed; queue more "
+                f"{n_ops} measured ops, at least {MIN_SAMPLES} needed; queue more "
                 f"with `hwlat jobs sample --device {device.name} --kind {kind}`"
             )
             if kinds:
                 raise Invalid(f"kind {kind}: {why}")
             skipped[kind] = why
             continue
-        y, drift = labels(s, device, device.revision, rows, None)
-        trained = train(kind, rows.specs, list(y))
-        made.append(_store(s, device, trained, rows, drift))
+        ops, y, record = labels(s, device, device.revision, rows, None)
+        trained = train(kind, ops.specs, list(y))
+        made.append(_store(s, device, trained, ops, record))
     return made, skipped
 
 
@@ -181,8 +212,8 @@ def latest(s: Session, device: Device) -> dict[str, Predictor]:
 def rebuild(s: Session, device: Device, row: Predictor) -> Model:
     """The same predictor again, from the same rows (deterministic, seeded retraining)."""
     rows = training_rows(s, device, row.kind, row.revision, row.watermark, row.dtype)
-    y, _ = labels(s, device, row.revision, rows, row.drift, rebuild=True)
-    return make(row.model).fit(rows.specs, y)
+    ops, y, _ = labels(s, device, row.revision, rows, row.drift, rebuild=True)
+    return make(row.model).fit(ops.specs, y)
 
 
 def worst_heldout(
@@ -190,7 +221,8 @@ def worst_heldout(
 ) -> tuple[list[OpSpec], list[float]]:
     """The `fraction` (at least one) of the predictor's training ops with the largest
     out-of-fold relative error |predicted / measured - 1|, worst first, with the errors."""
-    specs = training_rows(s, device, row.kind, row.revision, row.watermark, row.dtype).specs
+    rows = training_rows(s, device, row.kind, row.revision, row.watermark, row.dtype)
+    specs = list({sp.key: sp for sp in rows.specs}.values())  # one per op, by key
     if len(specs) != len(row.heldout):
         raise Conflict(
             f"the {row.kind} predictor (version {row.version}) no longer matches its "

@@ -156,8 +156,8 @@ def test_a_batch_without_a_reading_takes_its_runs_factor(api: Api, token: str) -
     with Session(api.app.state.engine) as s:
         device = get_device(s, "dev1")
         rows = predictors_repo.training_rows(s, device, "mbconv")
-        y, _ = predictors_repo.labels(s, device, 1, rows, old, rebuild=True)
-    assert np.sum(~np.isclose(y, [law(k.key) for k in rows.specs])) == 10
+        ops, y, _ = predictors_repo.labels(s, device, 1, rows, old, rebuild=True)
+    assert np.sum(~np.isclose(y, [law(k.key) for k in ops.specs])) == 10
 
 
 def test_a_run_that_drifts_is_divided_batch_by_batch(api: Api, token: str) -> None:

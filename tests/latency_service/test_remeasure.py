@@ -61,11 +61,23 @@ def test_a_disturbed_batch_is_measured_again_and_the_repeat_is_used(api: Api, to
     replay = upload(api, token, lease, "run-1", 1.0, 0.01)  # its spool replays the batch
     assert replay["duplicates"] == 2 and replay["accepted"] == 0
     assert api.count("measurements") == 9
+    # training takes both: one label per op, the median of its drift-divided values
     with api.app.state.sessions() as s:
-        rows = predictors_repo.training_rows(s, get_device(s, "dev1"), "mbconv")
-        ids = dict(zip((sp.key for sp in rows.specs), rows.reference_ids, strict=True))
-    newest_reading = api.count("reference_readings")  # the repeat's batch: the last one
-    assert {ids[k] for k in busy["keys"]} == {newest_reading}
+        device = get_device(s, "dev1")
+        rows = predictors_repo.training_rows(s, device, "mbconv")
+        ops, y, record = predictors_repo.labels(s, device, 1, rows, None)
+    assert len(rows.specs) == 9 and len(ops.specs) == 7 and record["repeats"] == "median"
+    label = dict(zip((sp.key for sp in ops.specs), y, strict=True))
+    factors = {1.0 / value for key, value in label.items() if key in busy["keys"]}
+    quiet = {1.0 / value for key, value in label.items() if key not in busy["keys"]}
+    # each busy op: the geometric mean of its busy and its quiet reading's division
+    assert all(max(quiet) < f < 1.3 for f in factors), (factors, quiet)
+    # a predictor recorded before repeats were combined rebuilds from the newest only
+    older = {k: v for k, v in record.items() if k != "repeats"}
+    with api.app.state.sessions() as s:
+        _, y_old, _ = predictors_repo.labels(s, get_device(s, "dev1"), 1, rows, older, True)
+    changed = {k for k, a, b in zip(label, y, y_old, strict=True) if abs(a - b) > 1e-12}
+    assert changed == set(busy["keys"])
 
 
 def test_a_young_baseline_calls_nothing_disturbed(api: Api, token: str) -> None:

@@ -178,7 +178,8 @@ class NetworkMeasurement(Base):
 
 class Predictor(Base):
     """A trained latency predictor, stored as its recipe: the rows it was trained on are
-    the newest measurement per op of `kind` at `revision` with id <= `watermark`, and
+    every measurement of `kind` at `revision` with id <= `watermark` (combined per op
+    as `drift["repeats"]` says; no such key: the newest per op), and
     training is seeded, so `rebuild` gives the same predictor (no pickles)."""
 
     __tablename__ = "predictors"

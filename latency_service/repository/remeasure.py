@@ -14,8 +14,9 @@ So such an op is queued once more, as a new work item, when its result is upload
   something; or
 - its CI half-width is more than `ci` of its median.
 
-Every measurement stays stored; lookups and training take an op's newest, so the repeat
-replaces the disturbed number without rewriting history. An op is measured at most
+Every measurement stays stored: lookups serve an op's newest, and training combines all of
+an op's drift-divided values (their median), which did better than either the first or
+the repeat alone. An op is measured at most
 `1 + extra` times per revision, so a machine that is always disturbed cannot loop.
 `sweep` applies the same rules to what a device has already measured.
 """

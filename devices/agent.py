@@ -92,6 +92,7 @@ class Agent:
         self.options, self.spool, self.run_id = options, spool, run_id
         self.build_network = build_network
         self.progress = progress or (lambda n: None)
+        self.requeued: Callable[[int], None] = lambda n: None  # the service queued n again
         self.stop_event = threading.Event()
         self._describe: dict[str, Any] | None = None
         self.panel: str | None = None  # the reference panel the service asked for
@@ -268,7 +269,8 @@ class Agent:
                 entry.get("reference"),  # spools written before the panel have none
             )
             if out.remeasure:  # the service judged the machine disturbed for these
-                log.warning("the service queued %d ops of this batch again", out.remeasure)
+                log.info("the service queued %d ops of this batch again", out.remeasure)
+                self.requeued(out.remeasure)
         except ServiceUnavailable as exc:
             log.warning("upload failed, kept in %s: %s", self.spool.path, exc)
             return False

@@ -12,7 +12,14 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
 
 from devices.agent import Agent, AgentOptions, NetworkBuilder
 from devices.config import AgentSettings
@@ -108,6 +115,10 @@ def agent(
                 )
 
 
+def _total(bar: Progress, task: TaskID) -> float:
+    return next(t.total or 0.0 for t in bar.tasks if t.id == task)
+
+
 def _run(worker: Agent, total: int, label: str, quiet: bool) -> None:
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
 
@@ -129,6 +140,8 @@ def _run(worker: Agent, total: int, label: str, quiet: bool) -> None:
         with Progress(*columns, console=Console(stderr=True), disable=quiet) as bar:
             task = bar.add_task(label, total=total or None)
             worker.progress = lambda n: bar.advance(task, n)
+            # ops the service queues again (machine disturbed) join this run's total
+            worker.requeued = lambda n: bar.update(task, total=_total(bar, task) + n)
             worker.run()
     finally:
         for sig, handler in previous.items():

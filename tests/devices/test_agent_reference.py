@@ -27,13 +27,23 @@ QUICK = TimingConfig.from_options(0.02, 0.02, 3, 0.3, 3)
 
 
 def agent_run(
-    tmp_path: Path, reference: bool, n: int = 6, every: int = 1, batch: int = 4
+    tmp_path: Path,
+    reference: bool,
+    n: int = 6,
+    every: int = 1,
+    batch: int = 4,
+    remeasure_ci: float = 0,
+    requeued: list[int] | None = None,
 ) -> TestClient:
     url = f"sqlite:///{tmp_path / 'svc.db'}"
     upgrade(url)
-    # quick timing gives wide CIs: no op is measured again here (test_remeasure.py)
+    # quick timing gives wide CIs: no op is measured again unless asked (test_remeasure.py)
     settings = ServiceSettings(
-        database_url=url, admin_token="admin", remeasure_drift=0, remeasure_ci=0
+        database_url=url,
+        admin_token="admin",
+        remeasure_drift=0,
+        remeasure_ci=remeasure_ci,
+        remeasure_max=1,
     )
     web = TestClient(create_app(settings))
     token = web.post("/v1/devices", json={"name": "d", "runtime": "ort-cpu"}, headers=ADMIN)
@@ -44,7 +54,9 @@ def agent_run(
     with create_runtime("ort-cpu", threads=1, cache_dir=tmp_path / "onnx") as rt:
         agent = Agent(client, rt, QUICK, options, Spool(tmp_path / "spool.jsonl"), "run-x")
         agent.hello()
-        assert agent.run() == n
+        if requeued is not None:
+            agent.requeued = requeued.append
+        assert agent.run() == n + sum(requeued or [])
     return web
 
 
@@ -66,6 +78,14 @@ def test_every_nth_batch_reads_the_panel_from_the_first(tmp_path: Path) -> None:
     assert drift["readings"] == 3  # batches 1, 3 and 5 of 5
     [run] = drift["runs"]
     assert run["readings"] == 3 and run["measurements"] == 5
+
+
+def test_ops_the_service_queues_again_are_measured_in_the_same_run(tmp_path: Path) -> None:
+    requeued: list[int] = []  # a CI rule no measurement meets: every op once more
+    web = agent_run(tmp_path, reference=True, n=4, remeasure_ci=1e-9, requeued=requeued)
+    assert sum(requeued) == 4  # told per batch, and the progress total grows by it
+    assert web.get("/v1/devices/d").json()["measurements"] == 8
+    assert web.get("/v1/devices/d").json()["work"] == {"done": 8}
 
 
 def test_no_reading_when_told_not_to(tmp_path: Path) -> None:

@@ -175,9 +175,9 @@ def upload(
 ) -> dict[str, int]:
     """Store results and errors of a lease, and the reference panel read with them (each
     op result is linked to it). Idempotent: a result already stored for this work item
-    (device revision, op, run id, item) is a duplicate and changes nothing; a result for an item held by
-    another lease (or failed) is rejected (counted, not stored); unknown items are
-    errors. With `rules`, accepted ops measured while the machine was disturbed are
+    (device revision, op, run id, item) is a duplicate and changes nothing; a result for
+    an item held by another lease (or failed) is rejected (counted, not stored); unknown
+    items are errors. With `rules`, accepted ops measured while the machine was disturbed are
     queued once more (`remeasure`)."""
     foreign = select(WorkItem.id).where(
         WorkItem.lease_id == lease_id, WorkItem.device_id != device.id

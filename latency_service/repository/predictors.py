@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from itertools import groupby
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -112,14 +113,11 @@ def per_op(rows: Rows, y: np.ndarray, repeats: str) -> tuple[Rows, np.ndarray]:
     its label — the median of its values in log space, or the newest value."""
     keep: list[int] = []
     out: list[float] = []
-    start = 0
-    for i in range(1, len(rows.specs) + 1):
-        if i < len(rows.specs) and rows.specs[i].key == rows.specs[start].key:
-            continue
-        keep.append(i - 1)  # the newest of rows start..i-1
-        values = y[start:i] if repeats == "median" else y[i - 1 : i]
+    for _, group in groupby(range(len(rows.specs)), key=lambda i: rows.specs[i].key):
+        idx = list(group)
+        keep.append(idx[-1])  # the op's newest row
+        values = y[idx] if repeats == "median" else y[idx[-1:]]
         out.append(float(np.exp(np.median(np.log(values)))))
-        start = i
     ops = Rows(
         [rows.specs[i] for i in keep],
         [rows.ms[i] for i in keep],

@@ -10,9 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from latency_service.models import Device, Measurement, Op
-from latency_service.repository.ops import make_space, space_ops
-
-CHUNK = 500
+from latency_service.repository.ops import CHUNK, make_space, space_ops
 
 
 def all_current(s: Session, device: Device) -> dict[str, Measurement]:

@@ -11,9 +11,7 @@ from sqlalchemy.orm import Session
 
 from latency_service.errors import Invalid
 from latency_service.models import Device, NetworkMeasurement, WorkItem
-from latency_service.repository.ops import make_space
-
-ACTIVE = ("pending", "leased")
+from latency_service.repository.ops import ACTIVE, make_space
 
 
 def arch_hash(network: dict[str, Any]) -> str:

@@ -2,17 +2,38 @@
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterable
+from collections.abc import Container, Iterable, Sequence
 from functools import lru_cache
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from latency_service.errors import Invalid
-from latency_service.models import Op
+from latency_service.models import Device, Op, WorkItem
 from profiler.features import features
 from profiler.ops import OpSpec
 from searchers.spaces import SearchSpace, create_space
+
+ACTIVE = ("pending", "leased")  # work item states that still lead to a measurement
+CHUNK = 500  # ids per IN (...) query: far below SQLite's and PostgreSQL's bind limits
+
+
+def active_op_ids(s: Session, device: Device, op_ids: Sequence[int]) -> set[int]:
+    """The ops among `op_ids` that already have an active (pending or leased) work item
+    for the device."""
+    found: set[int] = set()
+    for start in range(0, len(op_ids), CHUNK):
+        chunk = list(op_ids[start : start + CHUNK])
+        found.update(
+            s.scalars(
+                select(WorkItem.op_id).where(
+                    WorkItem.device_id == device.id,
+                    WorkItem.state.in_(ACTIVE),
+                    WorkItem.op_id.in_(chunk),
+                )
+            )
+        )
+    return found
 
 
 def parse_keys(keys: Iterable[str], field: str = "ops", skip: Container[str] = ()) -> list[OpSpec]:

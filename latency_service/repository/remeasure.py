@@ -34,11 +34,11 @@ from sqlalchemy.orm import Session
 from latency_service.errors import Invalid
 from latency_service.models import Device, Measurement, Op, WorkItem
 from latency_service.repository import reference
+from latency_service.repository.ops import CHUNK, active_op_ids
 from profiler import reference as panel
 from profiler._kinds import KINDS
 
 MIN_READINGS = 5  # fewer, and the baseline is too young to call a batch disturbed
-ACTIVE = ("pending", "leased")
 
 
 @dataclass(frozen=True)
@@ -91,26 +91,22 @@ def requeue(s: Session, device: Device, op_ids: Sequence[int], rules: Rules) -> 
     ids = sorted(set(op_ids))
     if not ids:
         return {"queued": 0, "at_limit": 0, "already_queued": 0}
-    counts = dict(
-        s.execute(
-            select(Measurement.op_id, func.count(Measurement.id))
-            .where(
-                Measurement.device_id == device.id,
-                Measurement.revision == device.revision,
-                Measurement.op_id.in_(ids),
+    counts: dict[int, int] = {}
+    for start in range(0, len(ids), CHUNK):  # a sweep may pass every op of the device
+        counts.update(
+            s.execute(
+                select(Measurement.op_id, func.count(Measurement.id))
+                .where(
+                    Measurement.device_id == device.id,
+                    Measurement.revision == device.revision,
+                    Measurement.op_id.in_(ids[start : start + CHUNK]),
+                )
+                .group_by(Measurement.op_id)
             )
-            .group_by(Measurement.op_id)
-        ).all()
-    )
-    queued = set(
-        s.scalars(
-            select(WorkItem.op_id).where(
-                WorkItem.device_id == device.id,
-                WorkItem.state.in_(ACTIVE),
-                WorkItem.op_id.in_(ids),
-            )
+            .tuples()
+            .all()
         )
-    )
+    queued = active_op_ids(s, device, ids)
     out = {"queued": 0, "at_limit": 0, "already_queued": 0}
     for op_id in ids:
         if op_id in queued:

@@ -20,10 +20,9 @@ from latency_service.errors import Forbidden, NotFound
 from latency_service.models import Device, Measurement, WorkItem, utcnow
 from latency_service.repository import networks, reference, remeasure
 from latency_service.repository.latency import measured_op_ids
-from latency_service.repository.ops import ensure_ops
+from latency_service.repository.ops import active_op_ids, ensure_ops
 from profiler.ops import OpSpec
 
-ACTIVE = ("pending", "leased")
 STATES = ("pending", "leased", "done", "failed")
 
 
@@ -32,15 +31,7 @@ def enqueue_ops(s: Session, device: Device, specs: list[OpSpec]) -> dict[str, in
     ops = ensure_ops(s, specs)
     keys = list(ops)
     measured = measured_op_ids(s, device, keys)
-    queued = set(
-        s.scalars(
-            select(WorkItem.op_id).where(
-                WorkItem.device_id == device.id,
-                WorkItem.state.in_(ACTIVE),
-                WorkItem.op_id.in_([ops[k].id for k in keys]),
-            )
-        )
-    )
+    queued = active_op_ids(s, device, [ops[k].id for k in keys])
     new = 0
     for key in keys:
         if key not in measured and ops[key].id not in queued:

@@ -8,6 +8,9 @@ measurements would this device need?" without measuring anything.
     .venv/bin/hwlat serve --db sqlite:///lc.db &   # then: devices add, jobs sample, agent
     .venv/bin/python bench/predictor_learning_curve.py --db sqlite:///lc.db --device D \\
         --kind mbconv --sizes 100,200,300,440 --test 110
+
+`kernel_table_gbm` (in --models) is fitted on the device's measured conv ops (all of
+them, or a random --kernels of them), as `hwlat train` does.
 """
 
 from __future__ import annotations
@@ -21,9 +24,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from latency_service.db import make_engine, session_factory
-from latency_service.predictors.training import MODELS, make, metrics
+from latency_service.predictors.kernel_table import KernelTable
+from latency_service.predictors.training import KERNEL_MODELS, MODELS, make, metrics
 from latency_service.repository.devices import get_device
-from latency_service.repository.predictors import labels, training_rows
+from latency_service.repository.predictors import kernel_labels, labels, training_rows
 
 
 def main() -> None:
@@ -35,6 +39,7 @@ def main() -> None:
     ap.add_argument("--test", type=int, default=100, help="held-out test ops")
     ap.add_argument("--draws", type=int, default=3, help="random training sets per size")
     ap.add_argument("--models", default="kernel_forest,kernel_roofline,roofline_forest")
+    ap.add_argument("--kernels", type=int, default=0, help="conv ops for the kernel table (0: all)")
     ap.add_argument(
         "--raw",
         action="store_true",
@@ -48,11 +53,13 @@ def main() -> None:
         # raw: each op's newest measurement as measured; else what `hwlat train` uses
         record = {"repeats": "newest"} if args.raw else None
         ops, y, drift = labels(s, device, device.revision, rows, record, rebuild=args.raw)
+        kernels, _ = kernel_labels(s, device, args.kind, ops.specs[0].dtype)
     specs = ops.specs
     sizes = [int(n) for n in args.sizes.split(",")]
     if len(y) < args.test + max(sizes):
         sys.exit(f"error: {len(y)} {args.kind} ops measured; --test + largest size needs more")
     models = [m for m in args.models.split(",") if m in MODELS]
+    table = kernel_table(kernels, args.kernels) if set(models) & set(KERNEL_MODELS) else None
     test = np.random.default_rng(0).choice(len(y), args.test, replace=False)
     pool = np.setdiff1d(np.arange(len(y)), test)
     print(f"command: {' '.join(sys.argv)}")
@@ -68,7 +75,7 @@ def main() -> None:
             within10, within5, t0 = [], [], time.perf_counter()
             for draw in range(args.draws):
                 train = np.random.default_rng(draw + 1).choice(pool, n, replace=False)
-                fitted = make(model).fit([specs[i] for i in train], y[train])
+                fitted = make(model, table).fit([specs[i] for i in train], y[train])
                 m = metrics(np.asarray(fitted.predict([specs[i] for i in test])), y[test])
                 within10.append(m["within_10pct"])
                 within5.append(m["within_5pct"])
@@ -78,6 +85,17 @@ def main() -> None:
                 f"{model:<16} {n:>5} {each:<24} {np.mean(within10):>6.1%} "
                 f"{np.mean(within5):>6.1%} {fit_s:>6.1f}"
             )
+
+
+def kernel_table(kernels: tuple[list, np.ndarray] | None, n: int) -> KernelTable:
+    if kernels is None:
+        sys.exit("error: kernel_table_gbm needs measured conv ops (jobs sample --kind ..._kernels)")
+    specs, y = kernels
+    pick = np.arange(len(y))
+    if 0 < n < len(y):
+        pick = np.sort(np.random.default_rng(0).choice(len(y), n, replace=False))
+    print(f"kernel table: {len(pick)} of {len(y)} measured conv ops")
+    return KernelTable([specs[i] for i in pick], y[pick])
 
 
 if __name__ == "__main__":

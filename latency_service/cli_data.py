@@ -46,6 +46,10 @@ def jobs_remeasure(
 def train(
     device: Annotated[str, typer.Option("--device")],
     kind: Annotated[list[str] | None, typer.Option("--kind", help="Default: every kind.")] = None,
+    model: Annotated[
+        list[str] | None,
+        typer.Option("--model", help="Candidate to cross-validate (repeatable; default: all)."),
+    ] = None,
     server: Server = DEFAULT_SERVER,
     admin_token: Admin = None,
     as_json: Json = False,
@@ -57,7 +61,7 @@ def train(
             f"training predictors for {device} (k-fold cross-validation)..."
         ),
     ):
-        out = c.train(device, kind)
+        out = c.train(device, kind, models=model)
     if as_json:
         emit(out.model_dump(mode="json"), True)
         return

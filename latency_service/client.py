@@ -209,7 +209,11 @@ class HwlatClient:
         )
 
     def train(
-        self, device: str, kinds: list[str] | None = None, timeout: float = 1800.0
+        self,
+        device: str,
+        kinds: list[str] | None = None,
+        timeout: float = 1800.0,
+        models: list[str] | None = None,
     ) -> TrainOut:
         """Train predictors (server-side; minutes for thousands of measurements)."""
         return TrainOut.model_validate(
@@ -217,7 +221,7 @@ class HwlatClient:
                 "POST",
                 f"/v1/devices/{device}/predictors:train",
                 "admin",
-                json={"kinds": kinds},
+                json={"kinds": kinds, "models": models},
                 timeout=timeout,
             )
         )

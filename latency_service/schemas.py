@@ -337,6 +337,10 @@ class WorkItemOut(BaseModel):
 
 class TrainRequest(Strict):
     kinds: list[str] | None = Field(None, description="default: every measured kind")
+    models: list[str] | None = Field(
+        None,
+        description="candidates to cross-validate (default: every one; fewer train faster)",
+    )
 
 
 class PredictorOut(BaseModel):
@@ -354,7 +358,9 @@ class PredictorOut(BaseModel):
         None,
         description="how the labels were made: divided by their batch's reference-panel "
         "drift factor against this baseline (none: as measured), and an op's measurements "
-        "combined as `repeats` says (metrics and held-out pairs are on those labels)",
+        "combined as `repeats` says (metrics and held-out pairs are on those labels); "
+        "`kernels`: the measured conv ops a kernel-table model was fitted on (newest id "
+        "used, and how their labels were made)",
     )
     heldout: list[tuple[float, float]] | None = None
 

@@ -4,6 +4,7 @@ The priors cover the bundled search spaces and the space around them, not only t
 exact points: channels from 8 to 640 (log-uniform, rounded to multiples of 8, as
 width multipliers produce), feature maps from 1 to 112, every kernel, expansion,
 stride, group and activation a space uses. Invalid combinations are redrawn.
+`mbconv_kernels` draws `conv` ops: the convolutions of random mbconv blocks, one each.
 
 `refine_ops` adds samples near given ops (those a trained predictor gets most wrong):
 each new one is one of them with one or two parameters moved to a neighbouring value.
@@ -17,6 +18,7 @@ import random
 from collections.abc import Callable, Sequence
 
 from profiler._kinds import Scalar
+from profiler.decompose import conv_ops
 from profiler.ops import OpSpec
 
 SIDES = (1, 2, 4, 7, 8, 14, 16, 28, 32, 56, 64, 112)
@@ -90,8 +92,15 @@ def _conv(rng: random.Random) -> OpSpec:
     )
 
 
+def _mbconv_kernels(rng: random.Random) -> OpSpec:
+    """One convolution (1x1 expand, depthwise or 1x1 project) of a random mbconv block:
+    kernel-level training data, measured alone (`profiler.decompose`)."""
+    return rng.choice(conv_ops(_mbconv(rng)))
+
+
 DRAWS: dict[str, Draw] = {
     "mbconv": _mbconv,
+    "mbconv_kernels": _mbconv_kernels,
     "shuffle": _shuffle,
     "sep_conv": _darts("sep_conv"),
     "dil_conv": _darts("dil_conv"),

@@ -189,3 +189,15 @@ class RooflineForest:
     def predict(self, specs: list[OpSpec]) -> np.ndarray:
         base = self.base.predict(specs)
         return base * np.exp(self.trees.predict(self._x(specs, base)))
+
+
+BOOSTED_LAWS = ("kernel_gbm", "kernel_gbm_layout", "kernel_gbm_nchwc", "kernel_gbm_mlas")
+
+
+def boosted_kernel_law(model: str) -> RooflineForest:
+    """The kernel law corrected by gradient boosting, with the features `model` names:
+    plain, + SIMD layout, + ORT's layout path, + the MLAS fit (each adds to the last)."""
+    assert model in BOOSTED_LAWS, model
+    boost = HistGradientBoostingRegressor(max_iter=500, learning_rate=0.05, random_state=SEED)
+    law = KernelRoofline(layout=model in ("kernel_gbm_nchwc", "kernel_gbm_mlas"))
+    return RooflineForest(law, boost, layout=model != "kernel_gbm", mlas=model == "kernel_gbm_mlas")

@@ -20,17 +20,20 @@ from functools import cache
 from typing import Any
 
 import numpy as np
-from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.model_selection import KFold
 from threadpoolctl import ThreadpoolController
 
+from latency_service.predictors.kernel_table import KERNEL_MIN, KernelTable, KernelTableBoost
 from latency_service.predictors.models import (
+    BOOSTED_LAWS,
     SEED,
     KernelRoofline,
     LogTree,
     Roofline,
     RooflineForest,
+    boosted_kernel_law,
 )
+from profiler.decompose import can_decompose
 from profiler.ops import OpSpec
 
 MIN_SAMPLES = 30
@@ -51,7 +54,7 @@ def one_thread() -> Iterator[None]:
         yield
 
 
-Model = Roofline | KernelRoofline | LogTree | RooflineForest
+Model = Roofline | KernelRoofline | LogTree | RooflineForest | KernelTableBoost
 MODELS = (
     "random_forest",
     "hist_gbm",
@@ -63,10 +66,17 @@ MODELS = (
     "kernel_gbm_layout",
     "kernel_gbm_nchwc",
     "kernel_gbm_mlas",
+    "kernel_table_gbm",
 )
+# candidates built on the device's measured kernels (`KernelTable`): only where there are
+KERNEL_MODELS = ("kernel_table_gbm",)
 
 
-def make(model: str) -> Model:
+def make(model: str, table: KernelTable | None = None) -> Model:
+    if model in KERNEL_MODELS:
+        if table is None:
+            raise ValueError(f"{model}: needs the device's measured kernels (a KernelTable)")
+        return KernelTableBoost(table)
     if model == "roofline":
         return Roofline()
     if model == "roofline_forest":
@@ -75,11 +85,8 @@ def make(model: str) -> Model:
         return KernelRoofline()
     if model == "kernel_forest":
         return RooflineForest(KernelRoofline())
-    if model in ("kernel_gbm", "kernel_gbm_layout", "kernel_gbm_nchwc", "kernel_gbm_mlas"):
-        boost = HistGradientBoostingRegressor(max_iter=500, learning_rate=0.05, random_state=SEED)
-        law = KernelRoofline(layout=model in ("kernel_gbm_nchwc", "kernel_gbm_mlas"))
-        mlas = model == "kernel_gbm_mlas"
-        return RooflineForest(law, boost, layout=model != "kernel_gbm", mlas=mlas)
+    if model in BOOSTED_LAWS:
+        return boosted_kernel_law(model)
     return LogTree(model)
 
 
@@ -101,6 +108,7 @@ class Trained:
     cv: dict[str, dict[str, float]]  # model -> held-out metrics
     heldout: list[tuple[float, float]] = field(default_factory=list)  # (measured, predicted)
     predictor: Any = None
+    kernels: int = 0  # measured conv ops its kernel table was fitted on (0: none used)
 
     @property
     def rmspe(self) -> float:
@@ -111,14 +119,34 @@ class Trained:
             return np.asarray(self.predictor.predict(specs))
 
 
+def kernel_table(kind: str, kernels: tuple[list[OpSpec], np.ndarray] | None) -> KernelTable | None:
+    """A kernel table for a kind that decomposes into convs, when enough are measured."""
+    if kernels is None or not can_decompose(kind) or len(kernels[0]) < KERNEL_MIN:
+        return None
+    with one_thread():
+        return KernelTable(*kernels)
+
+
+def _no_kernels(kind: str) -> str:
+    if not can_decompose(kind):
+        return f"models: the kernel-table candidates do not apply to {kind} ops"
+    return (
+        f"models: the kernel-table candidates need at least {KERNEL_MIN} measured conv "
+        f"ops of the device; queue them with `hwlat jobs sample --kind {kind}_kernels`"
+    )
+
+
 def train(
     kind: str,
     specs: list[OpSpec],
     ms: list[float],
     folds: int = 5,
     models: tuple[str, ...] = MODELS,
+    kernels: tuple[list[OpSpec], np.ndarray] | None = None,
 ) -> Trained:
-    """Cross-validate every candidate, keep the best, refit it on all rows."""
+    """Cross-validate every candidate, keep the best, refit it on all rows. `kernels`:
+    the device's measured conv ops and their labels, for the kernel-table candidates
+    (left out where there are too few, or the kind does not decompose into convs)."""
     if len(specs) < MIN_SAMPLES:
         raise ValueError(
             f"samples: {kind} has {len(specs)} measured ops, a predictor needs "
@@ -126,17 +154,21 @@ def train(
             f"{kind}` and run an agent"
         )
     y = np.asarray(ms, dtype=np.float64)
+    table = kernel_table(kind, kernels)
+    models = tuple(m for m in models if m not in KERNEL_MODELS or table is not None)
+    if not models:
+        raise ValueError(_no_kernels(kind))
     kfold = KFold(n_splits=min(folds, len(specs)), shuffle=True, random_state=SEED)
     cv, heldout = {}, {}
     with one_thread():
         for model in models:
             pred = np.empty_like(y)
             for tr, te in kfold.split(specs):
-                fitted = make(model).fit([specs[i] for i in tr], y[tr])
+                fitted = make(model, table).fit([specs[i] for i in tr], y[tr])
                 pred[te] = fitted.predict([specs[i] for i in te])
             cv[model], heldout[model] = metrics(pred, y), pred
         best = min(models, key=lambda m: cv[m]["rmspe"])
-        final = make(best).fit(specs, y)
+        final = make(best, table).fit(specs, y)
     return Trained(
         kind,
         best,
@@ -144,4 +176,5 @@ def train(
         cv,
         [(float(t), float(p)) for t, p in zip(y, heldout[best], strict=True)],
         final,
+        table.samples if table is not None and best in KERNEL_MODELS else 0,
     )

@@ -13,8 +13,11 @@ from sqlalchemy.orm import Session
 
 from latency_service.errors import Conflict, Invalid, NotFound
 from latency_service.models import Device, Measurement, Op, Predictor
+from latency_service.predictors.kernel_table import KernelTable
 from latency_service.predictors.training import (
+    KERNEL_MODELS,
     MIN_SAMPLES,
+    MODELS,
     Model,
     Trained,
     make,
@@ -22,6 +25,7 @@ from latency_service.predictors.training import (
 )
 from latency_service.repository import reference
 from latency_service.repository.work import enqueue_ops
+from profiler.decompose import can_decompose
 from profiler.ops import OpSpec
 from profiler.sampling import MOVES, refine_ops
 
@@ -141,10 +145,12 @@ def measured_kinds(s: Session, device: Device) -> list[str]:
 
 
 def train_device(
-    s: Session, device: Device, kinds: list[str] | None = None
+    s: Session, device: Device, kinds: list[str] | None = None, models: list[str] | None = None
 ) -> tuple[list[Predictor], dict[str, str]]:
-    """Train the asked kinds (default: every measured kind with enough samples).
-    Returns the new predictor rows and, per skipped kind, why."""
+    """Train the asked kinds (default: every measured kind with enough samples) with the
+    asked candidates (default: all). Returns the new predictor rows and, per skipped
+    kind, why."""
+    candidates = _candidates(models)
     wanted = kinds or measured_kinds(s, device)
     made, skipped = [], {}
     for kind in wanted:
@@ -160,9 +166,39 @@ def train_device(
             skipped[kind] = why
             continue
         ops, y, record = labels(s, device, device.revision, rows, None)
-        trained = train(kind, ops.specs, list(y))
+        kernels, kernel_record = kernel_labels(s, device, kind, ops.specs[0].dtype)
+        try:
+            trained = train(kind, ops.specs, list(y), models=candidates, kernels=kernels)
+        except ValueError as exc:  # only kernel-table candidates asked, and no kernels
+            raise Invalid(f"kind {kind}: {exc}") from None
+        if trained.kernels:  # the kernel rows it used, for a rebuild
+            record = {**record, "kernels": kernel_record}
         made.append(_store(s, device, trained, ops, record))
     return made, skipped
+
+
+def _candidates(models: list[str] | None) -> tuple[str, ...]:
+    if models is None:
+        return MODELS
+    unknown = sorted(set(models) - set(MODELS))
+    if unknown or not models:
+        what = f"unknown candidate {unknown[0]!r}" if unknown else "give at least one"
+        raise Invalid(f"models: {what} (candidates: {', '.join(MODELS)})")
+    return tuple(dict.fromkeys(models))
+
+
+def kernel_labels(
+    s: Session, device: Device, kind: str, dtype: str
+) -> tuple[tuple[list[OpSpec], np.ndarray] | None, dict[str, Any]]:
+    """The device's measured conv ops (one label each, as `labels`) for a kind that
+    decomposes into convs, and the record that rebuilds the same labels."""
+    if not can_decompose(kind):
+        return None, {}
+    rows = training_rows(s, device, "conv", dtype=dtype)
+    if not rows.specs:
+        return None, {}
+    ops, y, record = labels(s, device, device.revision, rows, None)
+    return (ops.specs, y), {"watermark": rows.watermark, "labels": record}
 
 
 def _store(
@@ -211,7 +247,13 @@ def rebuild(s: Session, device: Device, row: Predictor) -> Model:
     """The same predictor again, from the same rows (deterministic, seeded retraining)."""
     rows = training_rows(s, device, row.kind, row.revision, row.watermark, row.dtype)
     ops, y, _ = labels(s, device, row.revision, rows, row.drift, rebuild=True)
-    return make(row.model).fit(ops.specs, y)
+    table = None
+    if row.model in KERNEL_MODELS:  # the same kernel rows, labelled the same way
+        kept = (row.drift or {})["kernels"]
+        conv = training_rows(s, device, "conv", row.revision, kept["watermark"], row.dtype)
+        conv_ops, conv_y, _ = labels(s, device, row.revision, conv, kept["labels"], True)
+        table = KernelTable(conv_ops.specs, conv_y)
+    return make(row.model, table).fit(ops.specs, y)
 
 
 def worst_heldout(

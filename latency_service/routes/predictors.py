@@ -39,7 +39,7 @@ def train(
     model); kinds with too few measurements are skipped with the reason."""
     with http_errors():
         device = devices_repo.get_device(session, name)
-        made, skipped = repo.train_device(session, device, body.kinds)
+        made, skipped = repo.train_device(session, device, body.kinds, body.models)
     session.commit()
     request.app.state.cache.invalidate(name)
     metrics.count_trainings(device.name, trained=len(made), skipped=len(skipped))

@@ -175,6 +175,10 @@ def test_newcomer_walkthrough(
             "error: HTTP 422: kind: unknown op kind 'nope'",
         ),
         (["jobs", "add", "--device", "my-cpu"], "error: give either --space"),
+        (
+            ["train", "--device", "my-cpu", "--model", "nope"],
+            "error: HTTP 422: models: unknown candidate 'nope'",
+        ),
         (["jobs", "add", "--device", "my-cpu", "--op", "conv|x"], "error: HTTP 422: ops[0]"),
         (
             ["lut", "--device", "my-cpu", "--space", "fbnet", "--out", "x", "--format", "xml"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from profiler.sampling import sample_ops
 from tests.latency_service.support import ADMIN, FBNET32, FBNET32_OPS, Api
 
 CONV = "conv|cin=3,cout=16,g=1,k=3,s=2|1x3x32x32|float32"
@@ -65,6 +66,13 @@ def test_enqueue_explicit_ops(api: Api, token: str) -> None:
     # ops shared with a space are stored once
     api.enqueue("dev1", **FBNET32)
     assert api.count("ops", "key = :k", k=CONV) == 1
+
+
+def test_enqueue_more_ops_than_one_query_takes(api: Api, token: str) -> None:
+    keys = [op.key for op in sample_ops("mbconv_kernels", 1200, seed=9)]  # > CHUNK ids
+    assert api.enqueue("dev1", ops=keys)["new"] == 1200
+    again = api.enqueue("dev1", ops=keys)
+    assert again == {"total": 1200, "new": 0, "already_measured": 0, "already_queued": 1200}
 
 
 def test_space_and_ops_queues_are_per_device(api: Api, token: str) -> None:

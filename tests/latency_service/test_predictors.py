@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from latency_service.config import ServiceSettings
 from latency_service.main import create_app
 from profiler.features import features
@@ -98,19 +100,57 @@ def test_bad_training_requests(api: Api, token: str) -> None:
     assert r.status_code == 403
     r = api.client.post("/v1/devices/ghost/predictors:train", json={}, headers=ADMIN)
     assert r.status_code == 404
+    for models, why in (
+        (["nope"], "models: unknown candidate 'nope' (candidates: random_forest"),
+        ([], "models: give at least one"),
+    ):
+        r = api.client.post(
+            "/v1/devices/dev1/predictors:train", json={"models": models}, headers=ADMIN
+        )
+        assert r.status_code == 422 and why in r.json()["detail"]
 
 
-def test_a_predictor_is_rebuilt_identically_in_a_fresh_process(tmp_path: Path) -> None:
+def test_only_the_asked_candidates_and_kernel_tables_need_measured_kernels(
+    api: Api, token: str
+) -> None:
+    measure_by_law(api, token, [op.key for op in sample_ops("mbconv", 40, seed=1)])
+    url = "/v1/devices/dev1/predictors:train"
+    body = {"kinds": ["mbconv"], "models": ["roofline", "kernel_table_gbm"]}
+    r = api.client.post(url, json=body, headers=ADMIN)
+    [p] = r.json()["trained"]  # no conv ops measured: the kernel table is left out
+    assert set(p["metrics"]) == {"roofline"} and "kernels" not in p["drift"]
+    r = api.client.post(url, json={**body, "models": ["kernel_table_gbm"]}, headers=ADMIN)
+    assert r.status_code == 422
+    assert "need at least 100 measured conv ops" in r.json()["detail"]
+    assert "jobs sample --kind mbconv_kernels" in r.json()["detail"]
+
+
+@pytest.mark.parametrize("kernels", [False, True], ids=["blocks", "kernel-table"])
+def test_a_predictor_is_rebuilt_identically_in_a_fresh_process(
+    tmp_path: Path, kernels: bool
+) -> None:
     url = f"sqlite:///{tmp_path}/p.db"
     upgrade(url)
     api = Api(create_app(ServiceSettings(database_url=url, admin_token=ADMIN_TOKEN)))
     token = api.make_device("dev1")
-    trained_api(api, token)
+    if kernels:  # conv ops measured alone, and an mbconv predictor built on them
+        measure_by_law(api, token, [op.key for op in sample_ops("mbconv_kernels", 110, seed=4)])
+        measure_by_law(api, token, [op.key for op in sample_ops("mbconv", 40, seed=1)])
+        body = {"kinds": ["mbconv"], "models": ["kernel_table_gbm"]}
+        r = api.client.post("/v1/devices/dev1/predictors:train", json=body, headers=ADMIN)
+        [p] = r.json()["trained"]
+        assert p["model"] == "kernel_table_gbm" and p["drift"]["kernels"]["watermark"] > 0
+        # conv ops measured after training must not change the rebuilt predictor
+        measure_by_law(api, token, [op.key for op in sample_ops("mbconv_kernels", 30, seed=5)])
+    else:
+        trained_api(api, token)
     unseen = [op.key for op in sample_ops("mbconv", 8, seed=123)]
     here = api.client.post("/v1/devices/dev1/latency:batch", json={"keys": unseen}).json()
     code = f"""
 import json
 from fastapi.testclient import TestClient
+import pytest
+
 from latency_service.config import ServiceSettings
 from latency_service.main import create_app
 c = TestClient(create_app(ServiceSettings(database_url={url!r})))

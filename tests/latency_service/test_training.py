@@ -12,8 +12,10 @@ import numpy as np
 import pytest
 
 from latency_service.predictors.features import feature_names, feature_vector, layout_vector
+from latency_service.predictors.kernel_table import KERNEL_MIN
 from latency_service.predictors.layout import mlas_names, mlas_vector, nchwc
 from latency_service.predictors.training import MIN_SAMPLES, MODELS, train
+from profiler.decompose import conv_ops
 from profiler.features import features, kernels
 from profiler.ops import OpSpec
 from profiler.sampling import sample_ops
@@ -55,6 +57,35 @@ def test_a_kernel_level_law_needs_the_kernel_roofline() -> None:
     assert trained.cv["kernel_roofline"]["rmspe"] < 0.01
     assert trained.cv["roofline"]["rmspe"] > 0.1  # one FLOPs coefficient cannot fit it
     assert trained.model in ("kernel_roofline", "kernel_forest", "kernel_gbm", "kernel_gbm_layout")
+
+
+def conv_law(op: OpSpec) -> float:
+    """A standalone conv: per-MAC cost by kernel type, dearer on small outputs (edges)
+    and few output channels, plus 4 µs a call."""
+    [c] = kernels(op)
+    per_mac = {"pw": 1e-9, "gconv": 2e-9, "dw": 8e-9, "fc": 1.5e-9}[c.kernel]
+    return per_mac * c.macs * (1 + 3 / op.out_shape[2]) * (1 + 8 / c.cout) + 0.004
+
+
+def test_blocks_are_learned_from_their_kernels_measured_alone() -> None:
+    convs = sample_ops("mbconv_kernels", 400, seed=2)  # other blocks' kernels
+    kernel_ms = np.array([conv_law(c) for c in convs])
+    specs = sample_ops("mbconv", 200, seed=3)
+    ms = [0.9 * sum(conv_law(c) for c in conv_ops(s)) + 0.003 * (1 + s.num("se")) for s in specs]
+    models = ("kernel_forest", "kernel_gbm_mlas", "kernel_table_gbm")
+    trained = train("mbconv", specs, ms, models=models, kernels=(convs, kernel_ms))
+    assert trained.model == "kernel_table_gbm" and trained.kernels == 400
+    others = min(trained.cv[m]["rmspe"] for m in models[:-1])
+    assert trained.cv["kernel_table_gbm"]["rmspe"] < 0.8 * others
+    assert trained.cv["kernel_table_gbm"]["within_10pct"] >= 0.95
+    # without measured kernels, or too few, the candidate is left out
+    assert "kernel_table_gbm" not in train("mbconv", specs, ms, models=models).cv
+    few = (convs[: KERNEL_MIN - 1], kernel_ms[: KERNEL_MIN - 1])
+    assert "kernel_table_gbm" not in train("mbconv", specs, ms, models=models, kernels=few).cv
+    with pytest.raises(ValueError, match=r"^models: the kernel-table candidates need at least"):
+        train("mbconv", specs, ms, models=("kernel_table_gbm",), kernels=few)
+    with pytest.raises(ValueError, match=r"^models: the kernel-table candidates do not apply"):
+        train("shuffle", sample_ops("shuffle", 40), [1.0] * 40, models=("kernel_table_gbm",))
 
 
 def test_simd_padding_is_learned_with_the_layout_features() -> None:
@@ -171,13 +202,18 @@ def test_every_candidate_refits_to_the_bit_in_a_fresh_single_threaded_process() 
     code = """
 import json
 import numpy as np
+from latency_service.predictors.kernel_table import KernelTable
 from latency_service.predictors.training import MODELS, make
 from profiler.features import features
 from profiler.sampling import sample_ops
+def law(s):
+    return 1e-9 * features(s).flops ** 0.95 * (1.3 if s.p.get("se") else 1.0) + 0.01
 specs = sample_ops("mbconv", 80, seed=5)
 fresh = sample_ops("mbconv", 10, seed=6)
-y = np.array([1e-9 * features(s).flops ** 0.95 * (1.3 if s.p["se"] else 1.0) + 0.01 for s in specs])
-print(json.dumps({m: make(m).fit(specs, y).predict(fresh).tolist() for m in MODELS}))
+convs = sample_ops("mbconv_kernels", 120, seed=7)
+table = KernelTable(convs, np.array([law(c) for c in convs]))
+y = np.array([law(s) for s in specs])
+print(json.dumps({m: make(m, table).fit(specs, y).predict(fresh).tolist() for m in MODELS}))
 """
     runs = []
     for threads in ("1", "2"):

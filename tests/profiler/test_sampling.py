@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from profiler.ops import OpSpec
-from profiler.sampling import DRAWS, SIDES, refine_ops, sample_ops
+from profiler.sampling import DRAWS, MOVES, SIDES, refine_ops, sample_ops
 from searchers.spaces import create_space
 
 
@@ -13,7 +13,8 @@ from searchers.spaces import create_space
 def test_samples_are_valid_distinct_and_seeded(kind: str) -> None:
     ops = sample_ops(kind, 60, seed=3)
     assert len(ops) == 60 == len({op.key for op in ops})
-    assert all(op.kind == kind or (kind == "shuffle" and op.kind == "xception") for op in ops)
+    kinds = {"shuffle": {"shuffle", "xception"}, "mbconv_kernels": {"conv"}}.get(kind, {kind})
+    assert {op.kind for op in ops} <= kinds
     assert [op.key for op in sample_ops(kind, 60, seed=3)] == [op.key for op in ops]
     assert [op.key for op in sample_ops(kind, 60, seed=4)] != [op.key for op in ops]
 
@@ -29,6 +30,17 @@ def test_priors_cover_the_fbnet_space() -> None:
     assert needed <= seen  # every block shape of the space is in the prior
     sides = {op.shape[2] for op in ops}
     assert {112, 56, 28, 14, 7} <= sides
+
+
+def test_mbconv_kernels_are_the_convolutions_of_mbconv_blocks() -> None:
+    ops = sample_ops("mbconv_kernels", 600, seed=1)
+    dw = [op for op in ops if op.num("g") == op.num("cin") == op.num("cout") > 2]
+    pw = [op for op in ops if op.num("k") == 1]
+    assert len(dw) + len(pw) == len(ops)  # nothing else: no dense k x k convs
+    assert {op.num("k") for op in dw} == {3, 5, 7} and {op.num("s") for op in dw} == {1, 2}
+    assert {op.num("g") for op in pw} == {1, 2} and {op.num("s") for op in pw} == {1}
+    assert "none" in {op.p["act"] for op in pw}  # the projections: no activation
+    assert max(op.num("cin") for op in dw) > 640  # expanded widths, beyond the block prior
 
 
 def test_bad_requests() -> None:
@@ -58,7 +70,7 @@ def near(op: OpSpec, w: OpSpec) -> bool:
     return "side" not in moved or op.shape[2] in SIDES[max(0, i - 1) : i + 2]
 
 
-@pytest.mark.parametrize("kind", sorted(DRAWS))
+@pytest.mark.parametrize("kind", sorted(set(DRAWS) & set(MOVES)))  # kinds a predictor has
 def test_refined_ops_are_new_valid_and_near_the_worst(kind: str) -> None:
     worst = sample_ops(kind, 6, seed=11)
     ops = refine_ops(kind, worst, 80, seed=2)

@@ -23,7 +23,12 @@ import numpy as np
 from sklearn.model_selection import KFold
 from threadpoolctl import ThreadpoolController
 
-from latency_service.predictors.kernel_table import KERNEL_MIN, KernelTable, KernelTableBoost
+from latency_service.predictors.kernel_table import (
+    KERNEL_MIN,
+    KernelTable,
+    KernelTableBlend,
+    KernelTableBoost,
+)
 from latency_service.predictors.models import (
     BOOSTED_LAWS,
     SEED,
@@ -54,7 +59,7 @@ def one_thread() -> Iterator[None]:
         yield
 
 
-Model = Roofline | KernelRoofline | LogTree | RooflineForest | KernelTableBoost
+Model = Roofline | KernelRoofline | LogTree | RooflineForest | KernelTableBoost | KernelTableBlend
 MODELS = (
     "random_forest",
     "hist_gbm",
@@ -67,16 +72,17 @@ MODELS = (
     "kernel_gbm_nchwc",
     "kernel_gbm_mlas",
     "kernel_table_gbm",
+    "kernel_table_blend",
 )
 # candidates built on the device's measured kernels (`KernelTable`): only where there are
-KERNEL_MODELS = ("kernel_table_gbm",)
+KERNEL_MODELS = ("kernel_table_gbm", "kernel_table_blend")
 
 
 def make(model: str, table: KernelTable | None = None) -> Model:
     if model in KERNEL_MODELS:
         if table is None:
             raise ValueError(f"{model}: needs the device's measured kernels (a KernelTable)")
-        return KernelTableBoost(table)
+        return KernelTableBoost(table) if model == "kernel_table_gbm" else KernelTableBlend(table)
     if model == "roofline":
         return Roofline()
     if model == "roofline_forest":

@@ -24,6 +24,7 @@ from profiler.decompose import SLOTS, conv_slots
 from profiler.ops import OpSpec
 
 KERNEL_MIN = 100  # measured conv ops before a kernel table is worth fitting
+CACHE_MAX = 100_000  # blocks whose kernel estimates a table keeps
 
 
 class KernelTable:
@@ -38,15 +39,24 @@ class KernelTable:
 
     def parts(self, specs: list[OpSpec]) -> np.ndarray:
         """(n, slots): each block's kernels' estimates in forward order, 0 where a block
-        has no such kernel (an mbconv without expansion)."""
-        new = list({s.key: s for s in specs if s.key not in self._known}.values())
+        has no such kernel (an mbconv without expansion). Estimates are cached per block
+        (CV folds and lookups ask for the same blocks again); the cache starts over when
+        it would pass CACHE_MAX blocks."""
+        found = {s.key: self._known.get(s.key) for s in specs}  # one read: threads share it
+        new = [s for s in {s.key: s for s in specs}.values() if found[s.key] is None]
         slots = [conv_slots(spec) for spec in new]
         convs = [c for row in slots for c in row if c is not None]
         est = iter(self.model.predict(convs)) if convs else iter(())
-        for spec, row in zip(new, slots, strict=True):
-            self._known[spec.key] = np.asarray([0.0 if c is None else next(est) for c in row])
+        fresh = {
+            spec.key: np.asarray([0.0 if c is None else next(est) for c in row])
+            for spec, row in zip(new, slots, strict=True)
+        }
+        found.update(fresh)
+        if len(self._known) + len(fresh) > CACHE_MAX:
+            self._known = {}
+        self._known.update(fresh)
         width = SLOTS[specs[0].kind] if specs else 0
-        return np.asarray([self._known[s.key] for s in specs]).reshape(len(specs), width)
+        return np.asarray([found[s.key] for s in specs]).reshape(len(specs), width)
 
 
 class KernelTableBoost:

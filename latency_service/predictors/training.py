@@ -74,7 +74,8 @@ MODELS = (
     "kernel_table_gbm",
     "kernel_table_blend",
 )
-# candidates built on the device's measured kernels (`KernelTable`): only where there are
+# candidates built on the device's measured kernels (`KernelTable`), offered only to kinds
+# that decompose into convs, on devices with enough of them measured
 KERNEL_MODELS = ("kernel_table_gbm", "kernel_table_blend")
 
 

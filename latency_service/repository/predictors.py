@@ -169,8 +169,11 @@ def train_device(
         kernels, kernel_record = kernel_labels(s, device, kind, ops.specs[0].dtype)
         try:
             trained = train(kind, ops.specs, list(y), models=candidates, kernels=kernels)
-        except ValueError as exc:  # only kernel-table candidates asked, and no kernels
-            raise Invalid(f"kind {kind}: {exc}") from None
+        except ValueError as exc:  # only kernel-table candidates asked, and none apply
+            if kinds:
+                raise Invalid(f"kind {kind}: {exc}") from None
+            skipped[kind] = str(exc)
+            continue
         if trained.kernels:  # the kernel rows it used, for a rebuild
             record = {**record, "kernels": kernel_record}
         made.append(_store(s, device, trained, ops, record))

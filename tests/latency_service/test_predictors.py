@@ -123,6 +123,9 @@ def test_only_the_asked_candidates_and_kernel_tables_need_measured_kernels(
     assert r.status_code == 422
     assert "need at least 100 measured conv ops" in r.json()["detail"]
     assert "jobs sample --kind mbconv_kernels" in r.json()["detail"]
+    r = api.client.post(url, json={"models": ["kernel_table_gbm"]}, headers=ADMIN)
+    assert r.status_code == 200 and not r.json()["trained"]  # every kind: skipped, saying why
+    assert "need at least 100 measured conv ops" in r.json()["skipped"]["mbconv"]
 
 
 @pytest.mark.parametrize("kernels", [False, True], ids=["blocks", "kernel-table"])

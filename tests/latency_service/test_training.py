@@ -11,8 +11,9 @@ import sys
 import numpy as np
 import pytest
 
+from latency_service.predictors import kernel_table
 from latency_service.predictors.features import feature_names, feature_vector, layout_vector
-from latency_service.predictors.kernel_table import KERNEL_MIN
+from latency_service.predictors.kernel_table import KERNEL_MIN, KernelTable
 from latency_service.predictors.layout import mlas_names, mlas_vector, nchwc
 from latency_service.predictors.training import MIN_SAMPLES, MODELS, train
 from profiler.decompose import conv_ops
@@ -86,6 +87,22 @@ def test_blocks_are_learned_from_their_kernels_measured_alone() -> None:
         train("mbconv", specs, ms, models=("kernel_table_gbm",), kernels=few)
     with pytest.raises(ValueError, match=r"^models: the kernel-table candidates do not apply"):
         train("shuffle", sample_ops("shuffle", 40), [1.0] * 40, models=("kernel_table_gbm",))
+
+
+def test_kernel_estimates_are_cached_per_block_within_a_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    convs = sample_ops("mbconv_kernels", KERNEL_MIN, seed=2)
+    table = KernelTable(convs, np.array([conv_law(c) for c in convs]))
+    blocks = sample_ops("mbconv", 12, seed=4)
+    one_by_one = np.vstack([table.parts([b]) for b in blocks])  # (12, 3)
+    monkeypatch.setattr(kernel_table, "CACHE_MAX", 5)
+    fresh = KernelTable(convs, np.array([conv_law(c) for c in convs]))
+    assert np.array_equal(fresh.parts(blocks + blocks[:3]), np.vstack([one_by_one, one_by_one[:3]]))
+    assert np.array_equal(fresh.parts(blocks[::-1]), one_by_one[::-1])
+    assert len(fresh._known) <= 12
+    no_expand = OpSpec.make("mbconv", (1, 16, 8, 8), cin=16, cout=16, e=1, k=3, s=1)
+    assert fresh.parts([no_expand])[0, 0] == 0.0 and fresh.parts([no_expand])[0, 1] > 0
 
 
 def test_simd_padding_is_learned_with_the_layout_features() -> None:

@@ -9,8 +9,9 @@ measurements would this device need?" without measuring anything.
     .venv/bin/python bench/predictor_learning_curve.py --db sqlite:///lc.db --device D \\
         --kind mbconv --sizes 100,200,300,440 --test 110
 
-`kernel_table_gbm` (in --models) is fitted on the device's measured conv ops (all of
-them, or a random --kernels of them), as `hwlat train` does.
+The kernel-table candidates (`kernel_table_gbm`, `kernel_table_blend` in --models) are
+fitted on the device's measured conv ops (all of them, or a random --kernels of them),
+as `hwlat train` does.
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ def main() -> None:
 
 def kernel_table(kernels: tuple[list, np.ndarray] | None, n: int) -> KernelTable:
     if kernels is None:
-        sys.exit("error: kernel_table_gbm needs measured conv ops (jobs sample --kind ..._kernels)")
+        sys.exit("error: kernel-table candidates need measured conv ops (--kind mbconv_kernels)")
     specs, y = kernels
     pick = np.arange(len(y))
     if 0 < n < len(y):

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from latency_service.models import Device, Measurement, Op
-from latency_service.repository.ops import CHUNK, make_space, space_ops
+from latency_service.repository.ops import chunks, make_space, space_ops
 
 
 def all_current(s: Session, device: Device) -> dict[str, Measurement]:
@@ -31,8 +31,7 @@ def all_current(s: Session, device: Device) -> dict[str, Measurement]:
 
 def measured_op_ids(s: Session, device: Device, keys: Sequence[str]) -> set[str]:
     found: set[str] = set()
-    for start in range(0, len(keys), CHUNK):
-        chunk = list(keys[start : start + CHUNK])
+    for chunk in chunks(keys):
         found.update(
             s.scalars(
                 select(Op.key)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterable, Sequence
+from collections.abc import Container, Iterable, Iterator, Sequence
 from functools import lru_cache
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -14,16 +15,22 @@ from profiler.features import features
 from profiler.ops import OpSpec
 from searchers.spaces import SearchSpace, create_space
 
+T = TypeVar("T")
 ACTIVE = ("pending", "leased")  # work item states that still lead to a measurement
-CHUNK = 500  # ids per IN (...) query: far below SQLite's and PostgreSQL's bind limits
+CHUNK = 500  # values per IN (...) query: far below SQLite's and PostgreSQL's bind limits
+
+
+def chunks(values: Sequence[T]) -> Iterator[list[T]]:
+    """`values` in runs of CHUNK, one IN (...) query each."""
+    for start in range(0, len(values), CHUNK):
+        yield list(values[start : start + CHUNK])
 
 
 def active_op_ids(s: Session, device: Device, op_ids: Sequence[int]) -> set[int]:
     """The ops among `op_ids` that already have an active (pending or leased) work item
     for the device."""
     found: set[int] = set()
-    for start in range(0, len(op_ids), CHUNK):
-        chunk = list(op_ids[start : start + CHUNK])
+    for chunk in chunks(op_ids):
         found.update(
             s.scalars(
                 select(WorkItem.op_id).where(

@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 from latency_service.errors import Invalid
 from latency_service.models import Device, Measurement, Op, WorkItem
 from latency_service.repository import reference
-from latency_service.repository.ops import CHUNK, active_op_ids
+from latency_service.repository.ops import active_op_ids, chunks
 from profiler import reference as panel
 from profiler._kinds import KINDS
 
@@ -92,14 +92,14 @@ def requeue(s: Session, device: Device, op_ids: Sequence[int], rules: Rules) -> 
     if not ids:
         return {"queued": 0, "at_limit": 0, "already_queued": 0}
     counts: dict[int, int] = {}
-    for start in range(0, len(ids), CHUNK):  # a sweep may pass every op of the device
+    for chunk in chunks(ids):  # a sweep may pass every op of the device
         counts.update(
             s.execute(
                 select(Measurement.op_id, func.count(Measurement.id))
                 .where(
                     Measurement.device_id == device.id,
                     Measurement.revision == device.revision,
-                    Measurement.op_id.in_(ids[start : start + CHUNK]),
+                    Measurement.op_id.in_(chunk),
                 )
                 .group_by(Measurement.op_id)
             )

@@ -93,19 +93,16 @@ def requeue(s: Session, device: Device, op_ids: Sequence[int], rules: Rules) -> 
         return {"queued": 0, "at_limit": 0, "already_queued": 0}
     counts: dict[int, int] = {}
     for chunk in chunks(ids):  # a sweep may pass every op of the device
-        counts.update(
-            s.execute(
-                select(Measurement.op_id, func.count(Measurement.id))
-                .where(
-                    Measurement.device_id == device.id,
-                    Measurement.revision == device.revision,
-                    Measurement.op_id.in_(chunk),
-                )
-                .group_by(Measurement.op_id)
+        rows = s.execute(
+            select(Measurement.op_id, func.count(Measurement.id))
+            .where(
+                Measurement.device_id == device.id,
+                Measurement.revision == device.revision,
+                Measurement.op_id.in_(chunk),
             )
-            .tuples()
-            .all()
+            .group_by(Measurement.op_id)
         )
+        counts.update({op_id: n for op_id, n in rows})
     queued = active_op_ids(s, device, ids)
     out = {"queued": 0, "at_limit": 0, "already_queued": 0}
     for op_id in ids:

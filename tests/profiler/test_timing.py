@@ -176,6 +176,10 @@ def test_sessions_that_disagree_get_more_rounds_and_an_honest_ci() -> None:
     cfg = TimingConfig(budget_s=1.0, min_sample_s=0.002, rel_tol=0.02)
     steady = measure_one(SessionLuck(100e-6, [1.0]), cfg)
     lucky = measure_one(SessionLuck(100e-6, [1.0, 1.15, 0.9, 1.1, 0.95]), cfg)
-    assert steady.rounds == cfg.rounds and steady.stats.target_met
-    assert lucky.rounds > cfg.rounds  # more sessions, not only more samples of one
+    # a steady op takes the minimum rounds on a quiet machine; on a VM whose neighbour
+    # bursts in the middle of one (seen in CI: 4 rounds) it may take one more, never as
+    # many as sessions that really disagree
+    assert steady.stats.target_met and steady.rounds <= cfg.rounds + 1
+    assert lucky.rounds > steady.rounds  # more sessions, not only more samples of one
+    assert lucky.rounds > cfg.rounds
     assert lucky.stats.rel_ci > 0.02 and not lucky.stats.stable

@@ -161,7 +161,8 @@ def train(
             f"{kind}` and run an agent"
         )
     y = np.asarray(ms, dtype=np.float64)
-    table = kernel_table(kind, kernels)
+    wants_table = any(m in KERNEL_MODELS for m in models)
+    table = kernel_table(kind, kernels) if wants_table else None
     models = tuple(m for m in models if m not in KERNEL_MODELS or table is not None)
     if not models:
         raise ValueError(_no_kernels(kind))

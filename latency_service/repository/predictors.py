@@ -166,7 +166,10 @@ def train_device(
             skipped[kind] = why
             continue
         ops, y, record = labels(s, device, device.revision, rows, None)
-        kernels, kernel_record = kernel_labels(s, device, kind, ops.specs[0].dtype)
+        kernels: tuple[list[OpSpec], np.ndarray] | None = None
+        kernel_record: dict[str, Any] = {}
+        if any(m in KERNEL_MODELS for m in candidates):  # else no table: skip the conv rows
+            kernels, kernel_record = kernel_labels(s, device, kind, ops.specs[0].dtype)
         try:
             trained = train(kind, ops.specs, list(y), models=candidates, kernels=kernels)
         except ValueError as exc:  # only kernel-table candidates asked, and none apply

@@ -1,6 +1,7 @@
-"""`hwlat train`, `hwlat query`, `hwlat lut` and `hwlat jobs remeasure`: what a device's
-data answers, and what of it to measure again, printed as tables or JSON (the service
-commands that register and queue are in `cli.py`)."""
+"""`hwlat train`, `hwlat query`, `hwlat lut`, `hwlat jobs remeasure|retest` and `hwlat
+devices repeatability`: what a device's data answers, how far it can be trusted, and what
+of it to measure again, printed as tables or JSON (the service commands that register
+and queue are in `cli.py`)."""
 
 from __future__ import annotations
 
@@ -41,6 +42,55 @@ def jobs_remeasure(
     table = Table(*(n.replace("_", " ") for n in names))
     table.add_row(*(str(out[n]) for n in names))
     emit(out, as_json, table)
+
+
+def jobs_retest(
+    device: Annotated[str, typer.Option("--device")],
+    kind: Annotated[str, typer.Option("--kind", help="mbconv, shuffle, sep_conv, ...")],
+    n: Annotated[int, typer.Option("--n", min=1, max=10_000)] = 100,
+    seed: Annotated[int, typer.Option("--seed", min=0)] = 0,
+    server: Server = DEFAULT_SERVER,
+    admin_token: Admin = None,
+    as_json: Json = False,
+) -> None:
+    """Queue N random measured ops of a kind once more: how well the device's labels
+    repeat (`hwlat devices repeatability`), the ceiling on a predictor's accuracy."""
+    with client(server, admin_token) as c:
+        out = c.retest(device, kind, n, seed).model_dump()
+    names = ("measured", "already_retested", "already_queued", "queued")
+    table = Table(*(n.replace("_", " ") for n in names))
+    table.add_row(*(str(out[n]) for n in names))
+    emit(out, as_json, table)
+
+
+def devices_repeatability(
+    name: str,
+    kind: Annotated[list[str] | None, typer.Option("--kind", help="Default: all.")] = None,
+    server: Server = DEFAULT_SERVER,
+    token: Token = None,
+    as_json: Json = False,
+) -> None:
+    """How well the device's measurements repeat: retests against the labels they
+    measured again (queue them with `hwlat jobs retest`)."""
+    with client(server, token=token) as c:
+        out = c.repeatability(name, kind)
+    table = _repeat_table(out.kinds, f"{out.device} rev {out.revision}: retest / label")
+    emit(out.model_dump(mode="json"), as_json, table)
+    if not as_json and not out.kinds:
+        typer.echo(
+            f"no retests for {name} yet: queue some with `hwlat jobs retest --device "
+            f"{name} --kind KIND`, then run an agent"
+        )
+
+
+def _repeat_table(kinds: dict[str, Any], title: str) -> Table:
+    names = ("kind", "pairs", "RMS", "±5%", "±10%", "median ratio", "CI coverage")
+    table = Table(*names, title=title)
+    for k, r in kinds.items():
+        cover = "-" if r.ci_coverage is None else f"{r.ci_coverage:.0%}"
+        shares = (f"{r.rmspe:.1%}", f"{r.within_5pct:.1%}", f"{r.within_10pct:.1%}")
+        table.add_row(k, str(r.pairs), *shares, f"{r.median_ratio:.3f}", cover)
+    return table
 
 
 def train(
@@ -87,6 +137,9 @@ def train(
             f"{m['within_10pct']:.1%}",
         )
     Console().print(table)
+    if out.repeatability:
+        title = "how well the labels repeat (retests): the ceiling on the shares above"
+        Console().print(_repeat_table(out.repeatability, title))
     for k, why in out.skipped.items():
         typer.echo(f"skipped {k}: {why}")
 

@@ -33,6 +33,8 @@ from latency_service.schemas import (
     PredictorOut,
     RefineResult,
     RemeasureResult,
+    RepeatabilityReport,
+    RetestResult,
     TokenOut,
     TrainOut,
     UploadOut,
@@ -206,6 +208,19 @@ class HwlatClient:
         """Queue again the ops `device` measured while disturbed (the service's rules)."""
         return RemeasureResult.model_validate(
             self._json("POST", f"/v1/devices/{device}/jobs:remeasure", "admin", json={"kind": kind})
+        )
+
+    def retest(self, device: str, kind: str, n: int, seed: int = 0) -> RetestResult:
+        """Queue `n` random measured ops of `kind` once more (label repeatability)."""
+        body = {"kind": kind, "n": n, "seed": seed}
+        return RetestResult.model_validate(
+            self._json("POST", f"/v1/devices/{device}/jobs:retest", "admin", json=body)
+        )
+
+    def repeatability(self, device: str, kinds: list[str] | None = None) -> RepeatabilityReport:
+        params = {"kind": kinds} if kinds else {}
+        return RepeatabilityReport.model_validate(
+            self._json("GET", f"/v1/devices/{device}/repeatability", "read", params=params)
         )
 
     def train(

@@ -148,6 +148,9 @@ class WorkItem(Base):
     op_id: Mapped[int | None] = mapped_column(ForeignKey("ops.id"))
     network: Mapped[dict[str, Any] | None]
     state: Mapped[str] = mapped_column(String(16), default="pending")
+    # why it was queued: "queue" (asked for), "remeasure" (the rules: a disturbed batch or
+    # a wide CI) or "retest" (a random measured op again, to see how well labels repeat)
+    reason: Mapped[str] = mapped_column(String(16), default="queue", server_default="queue")
     lease_id: Mapped[str | None] = mapped_column(String(64))
     lease_expires_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(default=0)

@@ -128,6 +128,43 @@ class RemeasureResult(BaseModel):
     already_queued: int
 
 
+class RetestRequest(Strict):
+    """Measure random, already measured ops of a kind once more (see GET repeatability)."""
+
+    kind: str
+    n: int = Field(100, ge=1, le=10_000, description="ops to retest (at most; fewer if fewer)")
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+
+
+class RetestResult(BaseModel):
+    measured: int = Field(description="ops of the kind measured at the device's revision")
+    already_retested: int
+    already_queued: int
+    queued: int
+
+
+class RepeatabilityOut(BaseModel):
+    """How well a kind's labels repeat: retests of random measured ops against their
+    labels (drift-divided, as training sees them). The ceiling on held-out accuracy."""
+
+    pairs: int
+    within_5pct: float
+    within_10pct: float
+    rmspe: float = Field(description="RMS of retest / label - 1")
+    median_ratio: float = Field(description="median retest / label: a shift between times")
+    ci_coverage: float | None = Field(
+        None,
+        description="share of pairs whose raw difference lies within the two measurements' "
+        "combined 95% CIs (about 0.95 when the CIs tell the whole story)",
+    )
+
+
+class RepeatabilityReport(BaseModel):
+    device: str
+    revision: int
+    kinds: dict[str, RepeatabilityOut]
+
+
 class LeaseRequest(Strict):
     max_items: int = Field(16, ge=1, le=256)
 
@@ -368,6 +405,11 @@ class PredictorOut(BaseModel):
 class TrainOut(BaseModel):
     trained: list[PredictorOut]
     skipped: dict[str, str]
+    repeatability: dict[str, RepeatabilityOut] = Field(
+        default_factory=dict,
+        description="per trained kind with retests: how well its labels repeat, the "
+        "ceiling on the held-out shares (queue retests with POST .../jobs:retest)",
+    )
 
 
 class EstimateRequest(Strict):

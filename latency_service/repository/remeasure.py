@@ -111,7 +111,7 @@ def requeue(s: Session, device: Device, op_ids: Sequence[int], rules: Rules) -> 
         elif counts.get(op_id, 0) > rules.extra:
             out["at_limit"] += 1
         else:
-            s.add(WorkItem(device_id=device.id, kind="op", op_id=op_id))
+            s.add(WorkItem(device_id=device.id, kind="op", op_id=op_id, reason="remeasure"))
             out["queued"] += 1
     s.flush()
     return out

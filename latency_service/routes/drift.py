@@ -1,4 +1,5 @@
-"""Drift: how steady a device's machine was while its agents measured (reference panel)."""
+"""Drift: how steady a device's machine was while its agents measured (reference panel),
+and how well its measurements repeat (retests)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,14 @@ from fastapi import APIRouter, Query
 from latency_service.deps import ReaderDep, SessionDep, SettingsDep
 from latency_service.repository import devices as devices_repo
 from latency_service.repository import reference as repo
+from latency_service.repository import retest
 from latency_service.routes._errors import http_errors
-from latency_service.schemas import DriftOut, DriftRunOut
+from latency_service.schemas import (
+    DriftOut,
+    DriftRunOut,
+    RepeatabilityOut,
+    RepeatabilityReport,
+)
 from profiler.reference import PANEL
 
 router = APIRouter(prefix="/v1/devices", tags=["drift"])
@@ -41,4 +48,22 @@ def drift(
         readings=len(rows),
         flagged=sum(r.flagged for r in runs),
         runs=[DriftRunOut.model_validate(r, from_attributes=True) for r in runs],
+    )
+
+
+@router.get("/{name}/repeatability", response_model=RepeatabilityReport, dependencies=[ReaderDep])
+def repeatability(
+    name: str,
+    session: SessionDep,
+    kind: Annotated[list[str] | None, Query(description="default: every retested kind")] = None,
+) -> RepeatabilityReport:
+    """Per kind, how well retests (POST .../jobs:retest) repeat the labels of the ops
+    they measured again, at the device's current revision."""
+    with http_errors():
+        device = devices_repo.get_device(session, name)
+        found = retest.repeatability(session, device, kind)
+    return RepeatabilityReport(
+        device=device.name,
+        revision=device.revision,
+        kinds={k: RepeatabilityOut(**v) for k, v in found.items()},
     )

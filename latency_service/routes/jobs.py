@@ -1,5 +1,6 @@
 """Profiling work: enqueue a space, an explicit op list, ops near a predictor's worst
-errors, or the ops a device measured while disturbed, for a device (admin)."""
+errors, the ops a device measured while disturbed, or random measured ops once more (a
+retest), for a device (admin)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from fastapi import APIRouter
 
 from latency_service.deps import AdminDep, SessionDep, SettingsDep
 from latency_service.repository import devices as devices_repo
-from latency_service.repository import networks, remeasure, work
+from latency_service.repository import networks, remeasure, retest, work
 from latency_service.repository import ops as ops_repo
 from latency_service.repository import predictors as predictors_repo
 from latency_service.routes._errors import http_errors
@@ -18,6 +19,8 @@ from latency_service.schemas import (
     RefineResult,
     RemeasureRequest,
     RemeasureResult,
+    RetestRequest,
+    RetestResult,
 )
 
 router = APIRouter(prefix="/v1/devices", tags=["jobs"])
@@ -77,3 +80,15 @@ def remeasure_disturbed(
         counts = remeasure.sweep(session, device, settings.remeasure_rules(), body.kind)
     session.commit()
     return RemeasureResult(**counts)
+
+
+@router.post("/{name}/jobs:retest", response_model=RetestResult, dependencies=[AdminDep])
+def retest_ops(name: str, body: RetestRequest, session: SessionDep) -> RetestResult:
+    """Queue `n` random ops of `kind` that the device measured at its revision (not
+    retested and not queued yet) once more, so that GET .../repeatability can say how
+    well its labels repeat: an unbiased sample, unlike the re-measuring rules' repeats."""
+    with http_errors():
+        device = devices_repo.get_device(session, name)
+        counts = retest.queue(session, device, body.kind, body.n, body.seed)
+    session.commit()
+    return RetestResult(**counts)

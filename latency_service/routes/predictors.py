@@ -10,8 +10,9 @@ from latency_service.deps import AdminDep, MetricsDep, ReaderDep, SessionDep
 from latency_service.models import Predictor
 from latency_service.repository import devices as devices_repo
 from latency_service.repository import predictors as repo
+from latency_service.repository import retest
 from latency_service.routes._errors import http_errors
-from latency_service.schemas import PredictorOut, TrainOut, TrainRequest
+from latency_service.schemas import PredictorOut, RepeatabilityOut, TrainOut, TrainRequest
 
 router = APIRouter(prefix="/v1/devices", tags=["predictors"])
 
@@ -40,10 +41,15 @@ def train(
     with http_errors():
         device = devices_repo.get_device(session, name)
         made, skipped = repo.train_device(session, device, body.kinds, body.models)
+        repeats = retest.repeatability(session, device, [p.kind for p in made]) if made else {}
     session.commit()
     request.app.state.cache.invalidate(name)
     metrics.count_trainings(device.name, trained=len(made), skipped=len(skipped))
-    return TrainOut(trained=[predictor_out(p) for p in made], skipped=skipped)
+    return TrainOut(
+        trained=[predictor_out(p) for p in made],
+        skipped=skipped,
+        repeatability={k: RepeatabilityOut(**v) for k, v in repeats.items()},
+    )
 
 
 @router.get("/{name}/predictors", response_model=list[PredictorOut], dependencies=[ReaderDep])

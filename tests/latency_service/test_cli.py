@@ -161,6 +161,15 @@ def test_newcomer_walkthrough(
     assert code == 0 and json.loads(out)["checked"] == 1 and json.loads(out)["queued"] == 0
     code, out, _ = run("jobs", "remeasure", "--device", "my-cpu", "--kind", "conv")
     assert code == 0 and "checked" in out
+    code, out, _ = run("devices", "repeatability", "my-cpu")
+    assert code == 0 and "no retests for my-cpu yet" in out
+    code, out, _ = run("jobs", "retest", "--device", "my-cpu", "--kind", "conv", "--json")
+    assert code == 0 and json.loads(out) == {
+        "measured": 1,
+        "already_retested": 0,
+        "already_queued": 0,
+        "queued": 1,
+    }
 
 
 @pytest.mark.parametrize(
@@ -174,6 +183,15 @@ def test_newcomer_walkthrough(
             ["jobs", "remeasure", "--device", "my-cpu", "--kind", "nope"],
             "error: HTTP 422: kind: unknown op kind 'nope'",
         ),
+        (
+            ["jobs", "retest", "--device", "my-cpu", "--kind", "nope"],
+            "error: HTTP 422: kind: unknown op kind 'nope'",
+        ),
+        (
+            ["jobs", "retest", "--device", "my-cpu", "--kind", "shuffle"],
+            "error: HTTP 422: kind shuffle: device my-cpu has no measured shuffle ops",
+        ),
+        (["devices", "repeatability", "nobody"], "error: HTTP 404: no device 'nobody'"),
         (["jobs", "add", "--device", "my-cpu"], "error: give either --space"),
         (
             ["train", "--device", "my-cpu", "--model", "nope"],

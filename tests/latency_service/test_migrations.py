@@ -170,3 +170,27 @@ def test_0004_lets_one_run_measure_an_op_twice_and_keeps_the_newest_going_down(
         assert [tuple(r) for r in rows] == [(2.5,)]
     finally:
         engine.dispose()
+
+
+def test_0005_gives_existing_work_items_the_reason_queue(empty_db_url: str) -> None:
+    """Work items gain why they were queued; those from before were asked for."""
+    upgrade(empty_db_url, "0004")
+    engine = make_engine(empty_db_url)
+    try:
+        with engine.begin() as conn:
+            seed_one_measurement(conn)
+            conn.execute(
+                text(
+                    "INSERT INTO work_items (id, device_id, kind, op_id, state, attempts, "
+                    "created_at, updated_at) VALUES (7, 1, 'op', 1, 'pending', 0, "
+                    "'2026-01-02', '2026-01-02')"
+                )
+            )
+        upgrade(empty_db_url)
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT reason FROM work_items")).scalars().all() == ["queue"]
+        downgrade(empty_db_url, "0004")
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM work_items")).scalar_one() == 1
+    finally:
+        engine.dispose()

@@ -1,0 +1,171 @@
+"""Retests: measure random, already measured ops of a kind once more, and say how well a
+device's labels repeat.
+
+A predictor is judged against measured labels. Where a second measurement of an op
+agrees with the first within ±10% only 87% of the time (seen on this project's shared
+2-vCPU VM), no predictor can be seen to be right 95% of the time, however good it is:
+label repeatability is the ceiling on held-out accuracy, and `hwlat train` prints it
+beside the predictors. The re-measuring rules' repeats cannot tell it, because they pick
+the ops that looked disturbed; a retest picks at random among the measured ops, so its
+pairs are a fair sample of the labels.
+
+A pair is an op's label before its retest (the median of its earlier measurements, each
+divided by its batch's drift factor, as training makes labels) and the retest, divided
+the same way. Reported per kind: the share of pairs within ±5% and ±10% (retest / label
+- 1), their RMS relative difference, the median ratio (a shift between the two times),
+and how often the measurements' own 95% CIs cover their difference (raw medians of the
+newest earlier measurement, the one lookups serve, and the retest; |a - b| <=
+sqrt(ci_a² + ci_b²)): about 95% when the CIs tell the whole story, less when the machine
+varies more between batches than within one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from itertools import groupby
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from latency_service.errors import Invalid
+from latency_service.models import Device, Measurement, Op, WorkItem
+from latency_service.repository import reference
+from latency_service.repository.ops import active_op_ids
+from profiler._kinds import KINDS
+
+RETEST = "retest"  # WorkItem.reason of a retest
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise Invalid(f"kind: unknown op kind {kind!r} (known: {', '.join(KINDS)})")
+
+
+def queue(s: Session, device: Device, kind: str, n: int, seed: int = 0) -> dict[str, int]:
+    """New retest work items for `n` (at most) random ops of `kind` measured at the
+    device's revision, not retested there yet and not in the queue."""
+    _check_kind(kind)
+    measured = set(
+        s.scalars(
+            select(Measurement.op_id)
+            .join(Op, Op.id == Measurement.op_id)
+            .where(*_at_revision(device), Op.kind == kind)
+            .distinct()
+        )
+    )
+    if not measured:
+        raise Invalid(
+            f"kind {kind}: device {device.name} has no measured {kind} ops at revision "
+            f"{device.revision} to retest; measure some first (`hwlat jobs sample --device "
+            f"{device.name} --kind {kind}`, then an agent)"
+        )
+    retested = set(
+        s.scalars(
+            select(Measurement.op_id)
+            .join(WorkItem, WorkItem.id == Measurement.work_item_id)
+            .where(*_at_revision(device), WorkItem.reason == RETEST)
+            .distinct()
+        )
+    )
+    fresh = sorted(measured - retested)
+    queued = active_op_ids(s, device, fresh)
+    eligible = [op_id for op_id in fresh if op_id not in queued]
+    rng = np.random.default_rng(seed)
+    picked = rng.choice(len(eligible), size=min(n, len(eligible)), replace=False)
+    for i in sorted(int(i) for i in picked):
+        s.add(WorkItem(device_id=device.id, kind="op", op_id=eligible[i], reason=RETEST))
+    s.flush()
+    return {
+        "measured": len(measured),
+        "already_retested": len(measured & retested),
+        "already_queued": len(queued),
+        "queued": len(picked),
+    }
+
+
+def _at_revision(device: Device) -> tuple[Any, ...]:
+    return (Measurement.device_id == device.id, Measurement.revision == device.revision)
+
+
+def repeatability(
+    s: Session, device: Device, kinds: Sequence[str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Per kind with at least one retest pair at the device's revision: how its labels
+    repeat (see the module docstring)."""
+    for kind in kinds or ():
+        _check_kind(kind)
+    retested = (
+        select(Measurement.op_id)
+        .join(WorkItem, WorkItem.id == Measurement.work_item_id)
+        .where(*_at_revision(device), WorkItem.reason == RETEST)
+    )
+    q = (
+        select(
+            Op.kind,
+            Op.key,
+            Measurement.median_ms,
+            Measurement.ci_half_width_ms,
+            Measurement.reference_id,
+            Measurement.run_id,
+            WorkItem.reason,
+        )
+        .join(Op, Op.id == Measurement.op_id)
+        .outerjoin(WorkItem, WorkItem.id == Measurement.work_item_id)
+        .where(*_at_revision(device), Measurement.op_id.in_(retested.scalar_subquery()))
+    )
+    if kinds:
+        q = q.where(Op.kind.in_(list(kinds)))
+    rows = s.execute(q.order_by(Op.kind, Op.key, Measurement.id)).all()
+    if not rows:
+        return {}
+    normalised, _ = reference.normalise(
+        s, device, device.revision, [r[4] for r in rows], [r[5] for r in rows], [r[2] for r in rows]
+    )
+    out: dict[str, dict[str, Any]] = {}
+    for kind, group in groupby(range(len(rows)), key=lambda i: rows[i][0]):
+        pairs = [_pair(rows, normalised, list(idx)) for _, idx in _by_op(rows, group)]
+        found = [p for p in pairs if p is not None]
+        if found:
+            out[kind] = summary([p[0] for p in found], [p[1] for p in found])
+    return out
+
+
+def _by_op(rows: Sequence[Any], idx: Any) -> Any:
+    return groupby(idx, key=lambda i: rows[i][1])
+
+
+def _pair(
+    rows: Sequence[Any], normalised: Sequence[float], idx: list[int]
+) -> tuple[float, bool | None] | None:
+    """(retest / label, whether the CIs cover the raw difference) for one op's rows, in
+    measurement order; None when the retest has no earlier measurement to compare with."""
+    first = next((n for n, i in enumerate(idx) if rows[i][6] == RETEST), None)
+    if not first:  # None (cannot happen: the op was retested) or 0 (nothing before it)
+        return None
+    before, again = idx[:first], idx[first]
+    label = math.exp(float(np.median([math.log(normalised[i]) for i in before])))
+    newest = rows[before[-1]]
+    ci_a, ci_b = newest[3], rows[again][3]
+    covered = (
+        None
+        if ci_a is None or ci_b is None
+        else abs(rows[again][2] - newest[2]) <= math.hypot(ci_a, ci_b)
+    )
+    return normalised[again] / label, covered
+
+
+def summary(ratios: Sequence[float], covered: Sequence[bool | None]) -> dict[str, Any]:
+    """How closely retests repeat their labels: `ratios` are retest / label."""
+    err = np.abs(np.asarray(ratios, dtype=np.float64) - 1.0)
+    judged = [c for c in covered if c is not None]
+    return {
+        "pairs": len(ratios),
+        "within_5pct": float(np.mean(err <= 0.05)),
+        "within_10pct": float(np.mean(err <= 0.10)),
+        "rmspe": float(np.sqrt(np.mean(err**2))),
+        "median_ratio": float(np.median(ratios)),
+        "ci_coverage": float(np.mean(judged)) if judged else None,
+    }

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from latency_service.models import Device, Measurement, Predictor
 from latency_service.repository import predictors as predictors_repo
+from latency_service.repository import retest
 from latency_service.repository.latency import all_current, latency_dict
 from profiler.ops import OpSpec
 
@@ -32,6 +33,7 @@ class Snapshot:
     loaded_at: float
     latency: dict[str, dict[str, Any]] = field(default_factory=dict)
     predictors: dict[str, dict[str, Any]] = field(default_factory=dict)  # kind -> recipe
+    repeat: dict[str, float] = field(default_factory=dict)  # kind -> retests' RMS difference
     # network calibrations by scope (None: op lists), each fitted on first use
     calibration: dict[str | None, Any] = field(default_factory=dict)
 
@@ -80,8 +82,15 @@ class ReadCache:
                 old.loaded_at = time.monotonic()
                 return old
             snap = Snapshot(name, device.id, device.revision, stamp, time.monotonic())
+            snap.repeat = {
+                kind: r["rmspe"]
+                for kind, r in retest.repeatability(s, device).items()
+                if r["pairs"] >= retest.MIN_PAIRS
+            }
             for key, m in all_current(s, device).items():
-                snap.latency[key] = _jsonable(latency_dict(key, m))
+                d = latency_dict(key, m)
+                d["repeat_rel_error"] = snap.repeat.get(key.split("|", 1)[0])
+                snap.latency[key] = _jsonable(d)
             for kind, row in predictors_repo.latest(s, device).items():
                 snap.predictors[kind] = {
                     "id": row.id,

@@ -295,6 +295,12 @@ class LatencyOut(BaseModel):
     stable: bool | None = None
     run_id: str | None = None
     measured_at: datetime | None = None
+    repeat_rel_error: float | None = Field(
+        None,
+        description="measured: how far a re-measurement of this kind on this device lands "
+        "(RMS relative difference of its retests, GET .../repeatability), which the CI of "
+        "one measurement does not include; null until the kind has 20 retest pairs",
+    )
     error_ms: float | None = Field(None, description="predicted: expected error (RMSPE x ms)")
     rel_error: float | None = Field(None, description="predicted: held-out RMSPE")
     predictor: PredictorRef | None = None
@@ -317,6 +323,7 @@ class LutCell(BaseModel):
     source: Literal["measured", "predicted", "missing"]
     ci_half_width_ms: float | None = None
     stable: bool | None = None
+    repeat_rel_error: float | None = None
     error_ms: float | None = None
     predictor_version: int | None = None
 

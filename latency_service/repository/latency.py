@@ -81,6 +81,7 @@ def _cell(key: str, found: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
         "source": "measured",
         "ci_half_width_ms": m["ci_half_width_ms"],
         "stable": m["stable"],
+        "repeat_rel_error": m.get("repeat_rel_error"),
     }
 
 

@@ -37,6 +37,9 @@ from latency_service.repository.ops import active_op_ids
 from profiler._kinds import KINDS
 
 RETEST = "retest"  # WorkItem.reason of a retest
+# pairs a kind needs before lookups give its measured values the retests' RMS difference
+# (`repeat_rel_error`): fewer say too little about a device's spread between batches
+MIN_PAIRS = 20
 
 
 def _check_kind(kind: str) -> None:

@@ -142,3 +142,24 @@ def test_training_prints_how_well_the_labels_repeat(api: Api, token: str) -> Non
     got = r.json()["repeatability"]["mbconv"]
     assert got["pairs"] == 10 and got["within_5pct"] == 1.0
     assert abs(got["median_ratio"] - 1.02) < 1e-9
+
+
+def test_measured_values_carry_how_far_their_kind_repeats(api: Api, token: str) -> None:
+    """The CI of one measurement says nothing of the spread between batches; once a kind
+    has enough retest pairs, its measured values carry their RMS difference."""
+    keys = [op.key for op in sample_ops("mbconv", 25, seed=4)]
+    api.enqueue("dev1", ops=keys + SHUFFLE)
+    measure_all(api, token, "r1", None, lambda key: 1.0)
+    assert retest(api, n=19).json()["queued"] == 19
+    measure_all(api, token, "r2", None, lambda key: 1.1)
+
+    def served(key: str) -> Any:
+        r = api.client.get("/v1/devices/dev1/latency", params={"op": key})
+        assert r.status_code == 200, r.text
+        return r.json()["repeat_rel_error"]
+
+    assert served(keys[0]) is None  # 19 pairs: too few to say
+    assert retest(api, n=1).json()["queued"] == 1
+    measure_all(api, token, "r2", None, lambda key: 1.1)
+    assert abs(served(keys[0]) - 0.1) < 1e-9
+    assert served(SHUFFLE[0]) is None  # no retests of that kind

@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from itertools import groupby
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from sqlalchemy import select
@@ -93,11 +93,20 @@ def _at_revision(device: Device) -> tuple[Any, ...]:
     return (Measurement.device_id == device.id, Measurement.revision == device.revision)
 
 
-def repeatability(
+class Pair(NamedTuple):
+    """One retested op: its label before the retest and the retest (both drift-divided,
+    ms), and whether the raw measurements' CIs cover their difference (None: no CI)."""
+
+    key: str
+    label: float
+    retest: float
+    covered: bool | None
+
+
+def pairs(
     s: Session, device: Device, kinds: Sequence[str] | None = None
-) -> dict[str, dict[str, Any]]:
-    """Per kind with at least one retest pair at the device's revision: how its labels
-    repeat (see the module docstring)."""
+) -> dict[str, list[Pair]]:
+    """Per kind (of `kinds`, default all), the retest pairs at the device's revision."""
     for kind in kinds or ():
         _check_kind(kind)
     retested = (
@@ -127,24 +136,29 @@ def repeatability(
     normalised, _ = reference.normalise(
         s, device, device.revision, [r[4] for r in rows], [r[5] for r in rows], [r[2] for r in rows]
     )
-    out: dict[str, dict[str, Any]] = {}
-    for kind, group in groupby(range(len(rows)), key=lambda i: rows[i][0]):
-        pairs = [_pair(rows, normalised, list(idx)) for _, idx in _by_op(rows, group)]
-        found = [p for p in pairs if p is not None]
-        if found:
-            out[kind] = summary([p[0] for p in found], [p[1] for p in found])
+    out: dict[str, list[Pair]] = {}
+    for kind, of_kind in groupby(range(len(rows)), key=lambda i: rows[i][0]):
+        for _, of_op in groupby(of_kind, key=lambda i: rows[i][1]):
+            pair = _pair(rows, normalised, list(of_op))
+            if pair is not None:
+                out.setdefault(kind, []).append(pair)
     return out
 
 
-def _by_op(rows: Sequence[Any], idx: Any) -> Any:
-    return groupby(idx, key=lambda i: rows[i][1])
+def repeatability(
+    s: Session, device: Device, kinds: Sequence[str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Per kind with at least one retest pair at the device's revision: how its labels
+    repeat (see the module docstring)."""
+    return {
+        kind: summary([p.retest / p.label for p in found], [p.covered for p in found])
+        for kind, found in pairs(s, device, kinds).items()
+    }
 
 
-def _pair(
-    rows: Sequence[Any], normalised: Sequence[float], idx: list[int]
-) -> tuple[float, bool | None] | None:
-    """(retest / label, whether the CIs cover the raw difference) for one op's rows, in
-    measurement order; None when the retest has no earlier measurement to compare with."""
+def _pair(rows: Sequence[Any], normalised: Sequence[float], idx: list[int]) -> Pair | None:
+    """One op's rows, in measurement order, as a pair; None when its first retest has
+    no earlier measurement to compare with."""
     first = next((n for n, i in enumerate(idx) if rows[i][6] == RETEST), None)
     if not first:  # None (cannot happen: the op was retested) or 0 (nothing before it)
         return None
@@ -157,7 +171,7 @@ def _pair(
         if ci_a is None or ci_b is None
         else abs(rows[again][2] - newest[2]) <= math.hypot(ci_a, ci_b)
     )
-    return normalised[again] / label, covered
+    return Pair(rows[again][1], label, normalised[again], covered)
 
 
 def summary(ratios: Sequence[float], covered: Sequence[bool | None]) -> dict[str, Any]:

@@ -103,9 +103,7 @@ class Pair(NamedTuple):
     covered: bool | None
 
 
-def pairs(
-    s: Session, device: Device, kinds: Sequence[str] | None = None
-) -> dict[str, list[Pair]]:
+def pairs(s: Session, device: Device, kinds: Sequence[str] | None = None) -> dict[str, list[Pair]]:
     """Per kind (of `kinds`, default all), the retest pairs at the device's revision."""
     for kind in kinds or ():
         _check_kind(kind)

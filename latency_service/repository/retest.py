@@ -27,7 +27,7 @@ from itertools import groupby
 from typing import Any, NamedTuple
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from latency_service.errors import Invalid
@@ -65,14 +65,7 @@ def queue(s: Session, device: Device, kind: str, n: int, seed: int = 0) -> dict[
             f"{device.revision} to retest; measure some first (`hwlat jobs sample --device "
             f"{device.name} --kind {kind}`, then an agent)"
         )
-    retested = set(
-        s.scalars(
-            select(Measurement.op_id)
-            .join(WorkItem, WorkItem.id == Measurement.work_item_id)
-            .where(*_at_revision(device), WorkItem.reason == RETEST)
-            .distinct()
-        )
-    )
+    retested = set(s.scalars(_retested(device).distinct()))
     fresh = sorted(measured - retested)
     queued = active_op_ids(s, device, fresh)
     eligible = [op_id for op_id in fresh if op_id not in queued]
@@ -93,6 +86,15 @@ def _at_revision(device: Device) -> tuple[Any, ...]:
     return (Measurement.device_id == device.id, Measurement.revision == device.revision)
 
 
+def _retested(device: Device) -> Select[int]:
+    """The ids of the ops with a retest measurement at the device's revision."""
+    return (
+        select(Measurement.op_id)
+        .join(WorkItem, WorkItem.id == Measurement.work_item_id)
+        .where(*_at_revision(device), WorkItem.reason == RETEST)
+    )
+
+
 class Pair(NamedTuple):
     """One retested op: its label before the retest and the retest (both drift-divided,
     ms), and whether the raw measurements' CIs cover their difference (None: no CI)."""
@@ -107,11 +109,6 @@ def pairs(s: Session, device: Device, kinds: Sequence[str] | None = None) -> dic
     """Per kind (of `kinds`, default all), the retest pairs at the device's revision."""
     for kind in kinds or ():
         _check_kind(kind)
-    retested = (
-        select(Measurement.op_id)
-        .join(WorkItem, WorkItem.id == Measurement.work_item_id)
-        .where(*_at_revision(device), WorkItem.reason == RETEST)
-    )
     q = (
         select(
             Op.kind,
@@ -124,7 +121,7 @@ def pairs(s: Session, device: Device, kinds: Sequence[str] | None = None) -> dic
         )
         .join(Op, Op.id == Measurement.op_id)
         .outerjoin(WorkItem, WorkItem.id == Measurement.work_item_id)
-        .where(*_at_revision(device), Measurement.op_id.in_(retested.scalar_subquery()))
+        .where(*_at_revision(device), Measurement.op_id.in_(_retested(device).scalar_subquery()))
     )
     if kinds:
         q = q.where(Op.kind.in_(list(kinds)))

@@ -11,11 +11,20 @@ from sqlalchemy.orm import Session
 
 from latency_service.errors import Invalid
 from latency_service.models import Device, Op, WorkItem
+from profiler._kinds import KINDS
 from profiler.features import features
 from profiler.ops import OpSpec
 from searchers.spaces import SearchSpace, create_space
 
 T = TypeVar("T")
+
+
+def check_kind(kind: str) -> None:
+    """Invalid (a 422) unless `kind` is an op kind this version knows."""
+    if kind not in KINDS:
+        raise Invalid(f"kind: unknown op kind {kind!r} (known: {', '.join(KINDS)})")
+
+
 ACTIVE = ("pending", "leased")  # work item states that still lead to a measurement
 CHUNK = 500  # values per IN (...) query: far below SQLite's and PostgreSQL's bind limits
 

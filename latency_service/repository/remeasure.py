@@ -31,12 +31,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from latency_service.errors import Invalid
 from latency_service.models import Device, Measurement, Op, WorkItem
 from latency_service.repository import reference
-from latency_service.repository.ops import active_op_ids, chunks
+from latency_service.repository.ops import active_op_ids, check_kind, chunks
 from profiler import reference as panel
-from profiler._kinds import KINDS
 
 MIN_READINGS = 5  # fewer, and the baseline is too young to call a batch disturbed
 
@@ -120,8 +118,8 @@ def requeue(s: Session, device: Device, op_ids: Sequence[int], rules: Rules) -> 
 def sweep(s: Session, device: Device, rules: Rules, kind: str | None = None) -> dict[str, Any]:
     """The rules applied to the newest measurement of every op (of `kind`) at the device's
     revision: the disturbed and unstable ones are queued again, within the limit."""
-    if kind is not None and kind not in KINDS:
-        raise Invalid(f"kind: unknown op kind {kind!r} (known: {', '.join(KINDS)})")
+    if kind is not None:
+        check_kind(kind)
     newest = (
         select(func.max(Measurement.id))
         .join(Op, Op.id == Measurement.op_id)

@@ -33,8 +33,7 @@ from sqlalchemy.orm import Session
 from latency_service.errors import Invalid
 from latency_service.models import Device, Measurement, Op, WorkItem
 from latency_service.repository import reference
-from latency_service.repository.ops import active_op_ids
-from profiler._kinds import KINDS
+from latency_service.repository.ops import active_op_ids, check_kind
 
 RETEST = "retest"  # WorkItem.reason of a retest
 # pairs a kind needs before lookups give its measured values the retests' RMS difference
@@ -42,15 +41,10 @@ RETEST = "retest"  # WorkItem.reason of a retest
 MIN_PAIRS = 20
 
 
-def _check_kind(kind: str) -> None:
-    if kind not in KINDS:
-        raise Invalid(f"kind: unknown op kind {kind!r} (known: {', '.join(KINDS)})")
-
-
 def queue(s: Session, device: Device, kind: str, n: int, seed: int = 0) -> dict[str, int]:
     """New retest work items for `n` (at most) random ops of `kind` measured at the
     device's revision, not retested there yet and not in the queue."""
-    _check_kind(kind)
+    check_kind(kind)
     measured = set(
         s.scalars(
             select(Measurement.op_id)
@@ -108,7 +102,7 @@ class Pair(NamedTuple):
 def pairs(s: Session, device: Device, kinds: Sequence[str] | None = None) -> dict[str, list[Pair]]:
     """Per kind (of `kinds`, default all), the retest pairs at the device's revision."""
     for kind in kinds or ():
-        _check_kind(kind)
+        check_kind(kind)
     q = (
         select(
             Op.kind,

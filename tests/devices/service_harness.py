@@ -111,7 +111,7 @@ def drop_pg(handle: object) -> None:
 
 
 def start_agent(
-    url: str, token: str, home: Path, cache: Path, *extra: str
+    url: str, token: str, home: Path, cache: Path, *extra: str, runtime: str = "ort-cpu"
 ) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
@@ -130,7 +130,7 @@ def start_agent(
         "--token",
         token,
         "--runtime",
-        "ort-cpu",
+        runtime,
         "--threads",
         "1",
         *QUICK,

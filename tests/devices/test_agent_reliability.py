@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 
 from latency_service.client import HwlatClient
 from tests.devices.service_harness import (
@@ -168,3 +169,38 @@ def test_agent_measures_whole_networks(tmp_path: Path) -> None:
     )
     assert len(rows) == 2
     assert rows[0][1] < rows[1][1]  # e1/k3 everywhere runs faster than e6/k5 everywhere
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_torch_cuda_agent_measures_a_space_and_networks(tmp_path: Path) -> None:
+    """The whole path on a GPU: CUDA-event timing, the panel, networks, the fingerprint."""
+    svc = Service(tmp_path / "svc", f"sqlite:///{tmp_path}/svc.db").start()
+    try:
+        with HwlatClient(svc.url, admin_token=ADMIN) as admin:
+            token = admin.create_device("gpu", "torch-cuda").token
+            total = admin.enqueue_space(
+                "gpu", SPACE["space"], SPACE["resolution"], options=SPACE["options"]
+            ).total
+            nets = [{"space": "fbnet", "resolution": 32, "arch": {"choices": ["ir_k3_e1"] * 22}}]
+            admin.enqueue_networks("gpu", nets)
+        agent = start_agent(
+            svc.url, token, tmp_path / "a", tmp_path / "cache", "--once", runtime="torch-cuda"
+        )
+        finish([agent])
+        with HwlatClient(svc.url) as c:
+            device = c.get_device("gpu")
+            lut = c.lut("gpu", SPACE["space"], SPACE["resolution"], options=SPACE["options"])
+        assert device.work == {"done": total + 1} and device.measurements == total
+        assert lut.coverage.measured == total
+    finally:
+        svc.stop()
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / "svc.db")
+    timers = {
+        row[0] for row in db.execute("SELECT json_extract(extra, '$.timer') FROM measurements")
+    }
+    assert timers == {"cuda_events"}
+    (fingerprint,) = db.execute("SELECT fingerprint FROM devices").fetchone()
+    assert torch.cuda.get_device_name(0) in fingerprint

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The GPU paths on a machine with a CUDA GPU, in one go (sized for one short lease):
+#   1. what the machine is (GPU, clocks, torch/CUDA, onnxruntime's providers);
+#   2. the tests that need a GPU, with the runtime and timing tests around them;
+#   3. bench/predictor_accuracy.py on torch-cuda: sampled ops, a space and networks
+#      measured through service + agent, predictors trained, networks validated;
+#   4. bench/measurement_retest.py on torch-cuda: how far GPU labels repeat.
+#
+#   bench/gpu_check.sh OUTDIR [SAMPLES] [NETWORKS] [AGENT_TIMEOUT_S] [RETEST_N]
+#
+# PYTHON picks the interpreter (default .venv/bin/python), RUNTIME the runtime of steps
+# 3-4 (default torch-cuda; ort-cuda where onnxruntime has its CUDA provider). Every step
+# writes its log under OUTDIR and the script goes on after a failed step, so one run
+# shows them all.
+set -uo pipefail
+out=${1:?usage: bench/gpu_check.sh OUTDIR [SAMPLES] [NETWORKS] [AGENT_TIMEOUT_S] [RETEST_N]}
+samples=${2:-200}
+networks=${3:-20}
+agent_timeout=${4:-300}
+retest_n=${5:-100}
+py=${PYTHON:-.venv/bin/python}
+mkdir -p "$out"
+export PYTHONUNBUFFERED=1
+status=0
+step() {  # step NAME CMD...: run, log to OUTDIR/NAME.log, remember a failure
+    local name=$1
+    shift
+    echo "== $name ($(date -u +%H:%M:%S))"
+    "$@" 2>&1 | tee "$out/$name.log"
+    local rc=${PIPESTATUS[0]}
+    [ "$rc" -eq 0 ] || { echo "== $name exited $rc"; status=1; }
+}
+
+step machine sh -c "nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,\
+temperature.gpu,utilization.gpu,memory.used --format=csv; $py -c '
+import onnxruntime as ort, torch
+print(\"torch\", torch.__version__, \"cuda\", torch.version.cuda, torch.cuda.get_device_name(0))
+print(\"onnxruntime\", ort.__version__, ort.get_available_providers())'"
+step tests "$py" -m pytest -q -p no:cacheprovider -rs \
+    tests/devices/test_runtimes.py tests/profiler/test_timing.py tests/hwlat/test_profile_cmd.py \
+    "tests/devices/test_agent_reliability.py::test_torch_cuda_agent_measures_a_space_and_networks"
+step predictors "$py" bench/predictor_accuracy.py --runtime "${RUNTIME:-torch-cuda}" --samples "$samples" \
+    --networks "$networks" --agent-timeout "$agent_timeout"
+if [ "$retest_n" -gt 0 ]; then
+    step retest "$py" bench/measurement_retest.py --runtime "${RUNTIME:-torch-cuda}" --n "$retest_n"
+fi
+exit $status

@@ -24,6 +24,7 @@ from hwlat.demo_service import (
     choose_port,
     keep_serving,
     remove_old_db,
+    service_env,
 )
 from latency_service.config import ServiceSettings
 from latency_service.main import create_app
@@ -184,6 +185,14 @@ def test_demo_port_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert choose_port(None, True) == DEFAULT_PORT == 8765  # the README's address
     assert choose_port(9000, False) == choose_port(9000, True) == 9000
     assert choose_port(None, False) != DEFAULT_PORT  # without --keep-serving: any free port
+
+
+def test_demo_service_bounds_repeats_unless_the_user_says_otherwise(tmp_path: Path) -> None:
+    db = tmp_path / "service.db"
+    env = service_env({"HWLAT_DATABASE_URL": "postgresql://elsewhere"}, db, "t")
+    assert env["HWLAT_REMEASURE_MAX"] == "1"
+    assert env["HWLAT_DATABASE_URL"] == f"sqlite:///{db}" and env["HWLAT_ADMIN_TOKEN"] == "t"
+    assert service_env({"HWLAT_REMEASURE_MAX": "0"}, db, "t")["HWLAT_REMEASURE_MAX"] == "0"
 
 
 def test_console_script_entry_point() -> None:

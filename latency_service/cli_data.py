@@ -53,8 +53,9 @@ def jobs_retest(
     admin_token: Admin = None,
     as_json: Json = False,
 ) -> None:
-    """Queue N random measured ops of a kind once more: how well the device's labels
-    repeat (`hwlat devices repeatability`), the ceiling on a predictor's accuracy."""
+    """Queue N random measured ops of a kind once more, ahead of the rest of the queue:
+    how well the device's labels repeat (`hwlat devices repeatability`), the ceiling on
+    a predictor's accuracy."""
     with client(server, admin_token) as c:
         out = c.retest(device, kind, n, seed).model_dump()
     names = ("measured", "already_retested", "already_queued", "queued")

@@ -4,6 +4,9 @@ Leasing is race-free on every database: candidate rows are picked (on PostgreSQL
 FOR UPDATE SKIP LOCKED, so concurrent agents never wait on each other) and then claimed
 with a conditional UPDATE ... WHERE state = 'pending', so two agents can never hold the
 same item even where row locks do not exist (SQLite).
+
+Items leave the queue in the order they entered it, except retests: a user who asks how
+well a device's labels repeat gets the answer before the rest of a long queue is done.
 """
 
 from __future__ import annotations
@@ -13,12 +16,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Result, and_, func, or_, select, update
+from sqlalchemy import CursorResult, Result, and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from latency_service.errors import Forbidden, NotFound
 from latency_service.models import Device, Measurement, WorkItem, utcnow
-from latency_service.repository import networks, reference, remeasure
+from latency_service.repository import networks, reference, remeasure, retest
 from latency_service.repository.latency import measured_op_ids
 from latency_service.repository.ops import active_op_ids, ensure_ops
 from profiler.ops import OpSpec
@@ -95,7 +98,7 @@ def lease(s: Session, device: Device, n: int, lease_s: float, max_attempts: int)
     pick = (
         select(WorkItem.id)
         .where(WorkItem.device_id == device.id, WorkItem.state == "pending")
-        .order_by(WorkItem.id)
+        .order_by(case((WorkItem.reason == retest.RETEST, 0), else_=1), WorkItem.id)
         .limit(n)
         .with_for_update(skip_locked=True)
     )

@@ -55,6 +55,19 @@ def test_a_retest_queues_random_measured_ops_of_the_kind_once(api: Api, token: s
     assert api.count("work_items", "reason = 'queue'") == 15  # the others keep their reason
 
 
+def test_retests_are_leased_before_the_rest_of_the_queue(api: Api, token: str) -> None:
+    api.enqueue("dev1", ops=MBCONV[:6])
+    measure_all(api, token, "r1", None, lambda key: 1.0)
+    api.enqueue("dev1", ops=MBCONV[6:] + SHUFFLE)  # 9 queued first
+    assert retest(api, n=3, seed=2).json()["queued"] == 3
+    with api.app.state.engine.connect() as conn:
+        retested = conn.execute(text(RETESTED), {"device": "dev1"}).scalars().all()
+    first = api.lease(token, 3)["items"]
+    assert sorted(i["key"] for i in first) == retested
+    rest = api.lease(token, 20)["items"]
+    assert sorted(i["key"] for i in rest) == sorted(MBCONV[6:] + SHUFFLE)
+
+
 def test_the_same_seed_picks_the_same_ops(api: Api, token: str) -> None:
     tokens = {"dev1": token, "dev2": api.make_device("dev2")}
     picked = []

@@ -2,7 +2,8 @@
 
 Starts `hwlat serve`, registers a device for the runtime, queues `--samples` random
 configurations per kind plus the space's ops and `--networks` random architectures,
-runs one agent until the queue is empty, trains the predictors and runs `hwlat validate`.
+runs one agent until the queue is empty (or `--agent-timeout` seconds), trains the
+predictors and runs `hwlat validate`.
 Prints held-out predictor accuracy per kind, raw and calibrated network error, Kendall τ,
 and how many measurements and minutes the device needed.
 

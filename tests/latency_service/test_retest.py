@@ -30,6 +30,12 @@ def retest(
     return api.client.post(f"/v1/devices/{device}/jobs:retest", json=body, headers=ADMIN)
 
 
+def retested_keys(api: Api, device: str = "dev1") -> list[str]:
+    """Keys of the device's retest work items, sorted."""
+    with api.app.state.engine.connect() as conn:
+        return list(conn.execute(text(RETESTED), {"device": device}).scalars())
+
+
 def measure_all(api: Api, token: str, run_id: str, scale: float | None, ms: Any) -> list[str]:
     """Lease everything queued and upload it, `ms(key)` each, with a panel at `scale`."""
     lease = api.lease(token, 256)
@@ -60,10 +66,8 @@ def test_retests_are_leased_before_the_rest_of_the_queue(api: Api, token: str) -
     measure_all(api, token, "r1", None, lambda key: 1.0)
     api.enqueue("dev1", ops=MBCONV[6:] + SHUFFLE)  # 9 queued first
     assert retest(api, n=3, seed=2).json()["queued"] == 3
-    with api.app.state.engine.connect() as conn:
-        retested = conn.execute(text(RETESTED), {"device": "dev1"}).scalars().all()
     first = api.lease(token, 3)["items"]
-    assert sorted(i["key"] for i in first) == retested
+    assert sorted(i["key"] for i in first) == retested_keys(api)
     rest = api.lease(token, 20)["items"]
     assert sorted(i["key"] for i in rest) == sorted(MBCONV[6:] + SHUFFLE)
 
@@ -75,8 +79,7 @@ def test_the_same_seed_picks_the_same_ops(api: Api, token: str) -> None:
         api.enqueue(device, ops=MBCONV)
         measure_all(api, tok, "r1", None, lambda key: 1.0)
         assert retest(api, n=4, seed=7, device=device).json()["queued"] == 4
-        with api.app.state.engine.connect() as conn:
-            picked.append(conn.execute(text(RETESTED), {"device": device}).scalars().all())
+        picked.append(retested_keys(api, device))
     assert picked[0] == picked[1] and len(picked[0]) == 4
 
 

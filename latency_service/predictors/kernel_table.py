@@ -34,6 +34,7 @@ class KernelTable:
         if len(specs) < KERNEL_MIN:
             raise ValueError(f"kernels: {len(specs)} measured conv ops, {KERNEL_MIN} needed")
         self.samples = len(specs)
+        self.rows = (list(specs), np.asarray(ms, dtype=np.float64))  # for `kernel_net_joint`
         self.model = boosted_kernel_law("kernel_gbm_mlas").fit(specs, ms)
         self._known: dict[str, np.ndarray] = {}  # block key -> its parts (folds reuse them)
 
@@ -92,23 +93,3 @@ class KernelTableBoost:
     def predict(self, specs: list[OpSpec]) -> np.ndarray:
         parts = self.table.parts(specs)
         return parts.sum(axis=1) * np.exp(self.trees.predict(self._x(specs, parts)))
-
-
-class KernelTableBlend:
-    """The geometric mean of `KernelTableBoost` and `kernel_gbm_mlas`: one starts from the
-    kernels measured alone, the other from the block's kernel law, and their errors are
-    far from the same. On 1 540 ort-mobile mbconv ops with 1 500 measured kernels (same
-    folds): 88.4% within ±10%, against 85.1% and 82.8% for the two alone; blending
-    `kernel_gbm_mlas` with another block-level model instead gained nothing (85.8%)."""
-
-    def __init__(self, table: KernelTable) -> None:
-        self.parts = (KernelTableBoost(table), boosted_kernel_law("kernel_gbm_mlas"))
-
-    def fit(self, specs: list[OpSpec], ms: np.ndarray) -> KernelTableBlend:
-        for model in self.parts:
-            model.fit(specs, ms)
-        return self
-
-    def predict(self, specs: list[OpSpec]) -> np.ndarray:
-        a, b = (model.predict(specs) for model in self.parts)
-        return np.sqrt(a * b)

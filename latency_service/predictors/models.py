@@ -6,6 +6,7 @@ Every one is seeded, so a refit on the same rows is identical."""
 from __future__ import annotations
 
 import math
+from typing import Protocol
 
 import numpy as np
 from sklearn.ensemble import (
@@ -28,6 +29,14 @@ from profiler.features import features, kernels
 from profiler.ops import OpSpec
 
 SEED = 0
+
+
+class Predicts(Protocol):
+    """What every candidate does: fit on (ops, latency ms), then estimate ops."""
+
+    def fit(self, specs: list[OpSpec], ms: np.ndarray) -> Predicts: ...
+
+    def predict(self, specs: list[OpSpec]) -> np.ndarray: ...
 
 
 class Roofline:
@@ -189,6 +198,24 @@ class RooflineForest:
     def predict(self, specs: list[OpSpec]) -> np.ndarray:
         base = self.base.predict(specs)
         return base * np.exp(self.trees.predict(self._x(specs, base)))
+
+
+class Blend:
+    """The geometric mean of fitted models' estimates: models whose errors differ (one
+    from the kernels measured alone, one from the block's kernel law, one from the kernel
+    networks) cancel part of each other's. `training.BLENDS` names the parts."""
+
+    def __init__(self, parts: list[Predicts]) -> None:
+        self.parts = parts
+
+    def fit(self, specs: list[OpSpec], ms: np.ndarray) -> Blend:
+        for model in self.parts:
+            model.fit(specs, ms)
+        return self
+
+    def predict(self, specs: list[OpSpec]) -> np.ndarray:
+        logs = [np.log(model.predict(specs)) for model in self.parts]
+        return np.exp(np.mean(logs, axis=0))
 
 
 BOOSTED_LAWS = ("kernel_gbm", "kernel_gbm_layout", "kernel_gbm_nchwc", "kernel_gbm_mlas")

@@ -23,17 +23,15 @@ import numpy as np
 from sklearn.model_selection import KFold
 from threadpoolctl import ThreadpoolController
 
-from latency_service.predictors.kernel_table import (
-    KERNEL_MIN,
-    KernelTable,
-    KernelTableBlend,
-    KernelTableBoost,
-)
+from latency_service.predictors.kernel_net import KernelNet
+from latency_service.predictors.kernel_table import KERNEL_MIN, KernelTable, KernelTableBoost
 from latency_service.predictors.models import (
     BOOSTED_LAWS,
     SEED,
+    Blend,
     KernelRoofline,
     LogTree,
+    Predicts,
     Roofline,
     RooflineForest,
     boosted_kernel_law,
@@ -51,15 +49,17 @@ def _controller() -> ThreadpoolController:
 
 @contextmanager
 def one_thread() -> Iterator[None]:
-    """OpenMP (gradient boosting) on one thread in this thread. The data are small: a
-    fit on 80 rows took 0.09 s on one thread and 0.15 s on two, and on a busy 2-vCPU
+    """OpenMP (gradient boosting) and BLAS (the kernel networks) on one thread. The data
+    are small: a fit on 80 rows took 0.09 s on one thread and 0.15 s on two, a kernel
+    network on 300 rows 4.4 s on one BLAS thread and 11.7 s on two, and on a busy 2-vCPU
     machine the threads' synchronisation turned into minutes of system time. Limits set
-    with omp_set_num_threads apply to the calling thread, so other threads keep theirs."""
-    with _controller().limit(limits=1, user_api="openmp"):
+    with omp_set_num_threads apply to the calling thread, so other threads keep theirs;
+    OpenBLAS's limit is the process's, set for the fit and restored after it."""
+    with _controller().limit(limits=1):  # every API: OpenMP and BLAS
         yield
 
 
-Model = Roofline | KernelRoofline | LogTree | RooflineForest | KernelTableBoost | KernelTableBlend
+Model = Predicts
 MODELS = (
     "random_forest",
     "hist_gbm",
@@ -73,17 +73,48 @@ MODELS = (
     "kernel_gbm_mlas",
     "kernel_table_gbm",
     "kernel_table_blend",
+    "kernel_net",
+    "kernel_net_joint",
+    "kernel_net_blend",
+    "kernel_net_table_blend",
 )
 # candidates built on the device's measured kernels (`KernelTable`), offered only to kinds
 # that decompose into convs, on devices with enough of them measured
-KERNEL_MODELS = ("kernel_table_gbm", "kernel_table_blend")
+KERNEL_MODELS = (
+    "kernel_table_gbm",
+    "kernel_table_blend",
+    "kernel_net_joint",
+    "kernel_net_table_blend",
+)
+# the kernel networks (`kernel_net.py`), offered from NET_MIN rows: a few hundred blocks
+# are what they need to learn from, and below that they only cost the fit's time
+NET_MODELS = ("kernel_net", "kernel_net_joint", "kernel_net_blend", "kernel_net_table_blend")
+NET_MIN = 200
+# Geometric means of other candidates (`models.Blend`). Their errors differ: on 1 540
+# ort-mobile mbconv ops `kernel_table_blend` reached 88.4% within ±10% against 85.1% and
+# 82.8% for its parts (BENCHMARKS, seventh figures); the networks' blends, eleventh
+# figures. Each part refits on a fold to the same bits, so cross-validation takes a
+# blend's held-out estimates from its parts' instead of fitting them again.
+BLENDS = {
+    "kernel_table_blend": ("kernel_table_gbm", "kernel_gbm_mlas"),
+    "kernel_net_blend": ("kernel_net", "kernel_gbm_mlas"),
+    "kernel_net_table_blend": ("kernel_net_joint", "kernel_table_blend"),
+}
 
 
 def make(model: str, table: KernelTable | None = None) -> Model:
-    if model in KERNEL_MODELS:
-        if table is None:
-            raise ValueError(f"{model}: needs the device's measured kernels (a KernelTable)")
-        return KernelTableBoost(table) if model == "kernel_table_gbm" else KernelTableBlend(table)
+    if model in KERNEL_MODELS and table is None:
+        raise ValueError(f"{model}: needs the device's measured kernels (a KernelTable)")
+    if model in BLENDS:
+        return Blend([make(part, table) for part in BLENDS[model]])
+    if model == "kernel_table_gbm":
+        assert table is not None  # checked above
+        return KernelTableBoost(table)
+    if model == "kernel_net_joint":
+        assert table is not None
+        return KernelNet(extra=table.rows)
+    if model == "kernel_net":
+        return KernelNet()
     if model == "roofline":
         return Roofline()
     if model == "roofline_forest":
@@ -143,6 +174,32 @@ def _no_kernels(kind: str) -> str:
     )
 
 
+def _depth(model: str) -> int:
+    """0 for a model, 1 + its deepest part's for a blend."""
+    return 1 + max(_depth(p) for p in BLENDS[model]) if model in BLENDS else 0
+
+
+def _offered(
+    kind: str, models: tuple[str, ...], table: KernelTable | None, rows: int
+) -> tuple[str, ...]:
+    """The candidates that apply: kernel-table ones with a table, networks from NET_MIN
+    rows. None left is an error that says what to measure."""
+    kept = tuple(
+        m
+        for m in models
+        if (m not in KERNEL_MODELS or table is not None)
+        and (m not in NET_MODELS or rows >= NET_MIN)
+    )
+    if kept:
+        return kept
+    if any(m in KERNEL_MODELS for m in models):
+        raise ValueError(_no_kernels(kind))
+    raise ValueError(
+        f"models: the kernel networks need at least {NET_MIN} measured {kind} ops, "
+        f"there are {rows}; queue more with `hwlat jobs sample --kind {kind}`"
+    )
+
+
 def train(
     kind: str,
     specs: list[OpSpec],
@@ -163,17 +220,21 @@ def train(
     y = np.asarray(ms, dtype=np.float64)
     wants_table = any(m in KERNEL_MODELS for m in models)
     table = kernel_table(kind, kernels) if wants_table else None
-    models = tuple(m for m in models if m not in KERNEL_MODELS or table is not None)
-    if not models:
-        raise ValueError(_no_kernels(kind))
+    models = _offered(kind, models, table, len(specs))
     kfold = KFold(n_splits=min(folds, len(specs)), shuffle=True, random_state=SEED)
-    cv, heldout = {}, {}
+    splits = list(kfold.split(specs))
+    cv: dict[str, dict[str, float]] = {}
+    heldout: dict[str, np.ndarray] = {}
     with one_thread():
-        for model in models:
-            pred = np.empty_like(y)
-            for tr, te in kfold.split(specs):
-                fitted = make(model, table).fit([specs[i] for i in tr], y[tr])
-                pred[te] = fitted.predict([specs[i] for i in te])
+        for model in sorted(models, key=_depth):  # parts before their blends
+            parts = BLENDS.get(model, ())
+            if parts and all(p in heldout for p in parts):  # as Blend.predict computes it
+                pred = np.exp(np.mean([np.log(heldout[p]) for p in parts], axis=0))
+            else:
+                pred = np.empty_like(y)
+                for tr, te in splits:
+                    fitted = make(model, table).fit([specs[i] for i in tr], y[tr])
+                    pred[te] = fitted.predict([specs[i] for i in te])
             cv[model], heldout[model] = metrics(pred, y), pred
         best = min(models, key=lambda m: cv[m]["rmspe"])
         final = make(best, table).fit(specs, y)

@@ -21,6 +21,7 @@ from latency_service.predictors.training import (
     Model,
     Trained,
     make,
+    one_thread,
     train,
 )
 from latency_service.repository import reference
@@ -172,7 +173,7 @@ def train_device(
             kernels, kernel_record = kernel_labels(s, device, kind, ops.specs[0].dtype)
         try:
             trained = train(kind, ops.specs, list(y), models=candidates, kernels=kernels)
-        except ValueError as exc:  # only kernel-table candidates asked, and none apply
+        except ValueError as exc:  # only candidates asked that do not apply here
             if kinds:
                 raise Invalid(f"kind {kind}: {exc}") from None
             skipped[kind] = str(exc)
@@ -254,12 +255,13 @@ def rebuild(s: Session, device: Device, row: Predictor) -> Model:
     rows = training_rows(s, device, row.kind, row.revision, row.watermark, row.dtype)
     ops, y, _ = labels(s, device, row.revision, rows, row.drift, rebuild=True)
     table = None
-    if row.model in KERNEL_MODELS:  # the same kernel rows, labelled the same way
-        kept = (row.drift or {})["kernels"]
-        conv = training_rows(s, device, "conv", row.revision, kept["watermark"], row.dtype)
-        conv_ops, conv_y, _ = labels(s, device, row.revision, conv, kept["labels"], True)
-        table = KernelTable(conv_ops.specs, conv_y)
-    return make(row.model, table).fit(ops.specs, y)
+    with one_thread():  # as in training: the same bits, and no threads fighting
+        if row.model in KERNEL_MODELS:  # the same kernel rows, labelled the same way
+            kept = (row.drift or {})["kernels"]
+            conv = training_rows(s, device, "conv", row.revision, kept["watermark"], row.dtype)
+            conv_ops, conv_y, _ = labels(s, device, row.revision, conv, kept["labels"], True)
+            table = KernelTable(conv_ops.specs, conv_y)
+        return make(row.model, table).fit(ops.specs, y)
 
 
 def worst_heldout(

@@ -13,6 +13,7 @@ import pytest
 
 from latency_service.config import ServiceSettings
 from latency_service.main import create_app
+from latency_service.predictors.training import NET_MIN
 from profiler.features import features
 from profiler.ops import OpSpec
 from profiler.sampling import sample_ops
@@ -128,21 +129,26 @@ def test_only_the_asked_candidates_and_kernel_tables_need_measured_kernels(
     assert "need at least 100 measured conv ops" in r.json()["skipped"]["mbconv"]
 
 
-@pytest.mark.parametrize("kernels", [False, True], ids=["blocks", "kernel-table"])
+@pytest.mark.parametrize(
+    ("model", "blocks"),
+    [(None, 0), ("kernel_table_gbm", 40), ("kernel_net_joint", NET_MIN)],  # 0: trained_api
+    ids=["blocks", "kernel-table", "kernel-net-joint"],
+)
 def test_a_predictor_is_rebuilt_identically_in_a_fresh_process(
-    tmp_path: Path, kernels: bool
+    tmp_path: Path, model: str | None, blocks: int
 ) -> None:
     url = f"sqlite:///{tmp_path}/p.db"
     upgrade(url)
     api = Api(create_app(ServiceSettings(database_url=url, admin_token=ADMIN_TOKEN)))
     token = api.make_device("dev1")
+    kernels = model is not None
     if kernels:  # conv ops measured alone, and an mbconv predictor built on them
         measure_by_law(api, token, [op.key for op in sample_ops("mbconv_kernels", 110, seed=4)])
-        measure_by_law(api, token, [op.key for op in sample_ops("mbconv", 40, seed=1)])
-        body = {"kinds": ["mbconv"], "models": ["kernel_table_gbm"]}
+        measure_by_law(api, token, [op.key for op in sample_ops("mbconv", blocks, seed=1)])
+        body = {"kinds": ["mbconv"], "models": [model]}
         r = api.client.post("/v1/devices/dev1/predictors:train", json=body, headers=ADMIN)
         [p] = r.json()["trained"]
-        assert p["model"] == "kernel_table_gbm" and p["drift"]["kernels"]["watermark"] > 0
+        assert p["model"] == model and p["drift"]["kernels"]["watermark"] > 0
         # conv ops measured after training must not change the rebuilt predictor
         measure_by_law(api, token, [op.key for op in sample_ops("mbconv_kernels", 30, seed=5)])
     else:
@@ -163,4 +169,4 @@ print(json.dumps(c.post("/v1/devices/dev1/latency:batch", json={{"keys": {unseen
     there: dict[str, Any] = json.loads(out.stdout)
     assert there["results"] == here["results"]  # same predictor, same numbers, to the bit
     r = api.client.get("/v1/devices/dev1/predictors", params={"heldout": True}).json()
-    assert len(r) == 1 and len(r[0]["heldout"]) == 40
+    assert len(r) == 1 and len(r[0]["heldout"]) == (blocks or 40)  # trained_api: 40 ops

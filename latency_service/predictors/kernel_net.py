@@ -31,7 +31,7 @@ import numpy as np
 
 from latency_service.predictors.layout import (
     BLOCKS,
-    _fit,
+    mlas_fit,
     nchwc,
     padded_macs,
     reorder_elements,
@@ -52,10 +52,10 @@ def _lg(x: float) -> float:
 
 def kernel_vector(c: Cost, n: int, act: str, last: bool) -> list[float]:
     """One kernel: its shape in log2, the NCHWc path and channel padding, MACs (real and
-    padded), bytes touched, the MLAS fit (`layout._fit`) and its activation."""
+    padded), bytes touched, the MLAS fit (`layout.mlas_fit`) and its activation."""
     side_in = math.sqrt(max(c.inp // max(c.cin * n, 1), 1))
     side_out = math.sqrt(max(c.out // max(c.cout * n, 1), 1))
-    empty, interior, gemm, _ = _fit(c, n, BLOCK)
+    empty, interior, gemm, _ = mlas_fit(c, n, BLOCK)
     return [
         _lg(c.cin),
         _lg(c.cout),

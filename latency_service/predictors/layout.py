@@ -122,7 +122,7 @@ def _interior_share(c: Cost, n: int) -> float:
     return (inside / side_out) ** 2 if side_out else 0.0
 
 
-def _fit(c: Cost, n: int, block: int) -> list[float]:
+def mlas_fit(c: Cost, n: int, block: int) -> list[float]:
     """How well one convolution's shape fits MLAS's kernels: the share of filter slots
     left empty (dense NCHWc kernels compute 4 blocks of output channels at once), the
     interior share (depthwise), the output positions padded to 16 GEMM columns (plain
@@ -145,7 +145,7 @@ def mlas_names() -> list[str]:
 
 
 def mlas_vector(spec: OpSpec, block: int = BLOCKS[0]) -> list[float]:
-    """Per kernel type, the MAC-weighted mean of `_fit` over the block's convolutions
+    """Per kernel type, the MAC-weighted mean of `mlas_fit` over the block's convolutions
     (zeros where the block has none of that type). Trees see from these what a channel
     count or a side alone cannot: a 4x4 depthwise map is all border, 40 output channels
     leave a quarter of a filter group empty."""
@@ -158,7 +158,7 @@ def mlas_vector(spec: OpSpec, block: int = BLOCKS[0]) -> list[float]:
         if not macs:
             row += [0.0, 0.0, 0.0, 0.0]
             continue
-        parts = np.asarray([_fit(c, n, block) for c in mine])  # (kernels, 4)
+        parts = np.asarray([mlas_fit(c, n, block) for c in mine])  # (kernels, 4)
         weights = np.asarray([c.macs for c in mine], dtype=np.float64) / macs
         row += list(weights @ parts)
     return row

@@ -190,7 +190,10 @@ class KernelNet:
         self.steps, self.hidden, self.lr, self.l2 = steps, hidden, lr, l2
 
     def _inputs(self, specs: list[OpSpec]) -> tuple[np.ndarray, ...]:
-        feats, types, rows, blocks = encode(specs)
+        return self._standardise(*encode(specs))
+
+    def _standardise(self, *raw: np.ndarray) -> tuple[np.ndarray, ...]:
+        feats, types, rows, blocks = raw
         return (feats - self.mu[0]) / self.sd[0], types, rows, (blocks - self.mu[1]) / self.sd[1]
 
     def _forward(self, inputs: tuple[np.ndarray, ...], n: int) -> tuple[np.ndarray, list]:
@@ -208,14 +211,15 @@ class KernelNet:
     def fit(self, specs: list[OpSpec], ms: np.ndarray) -> KernelNet:
         if self.extra is not None:
             specs, ms = [*specs, *self.extra[0]], np.concatenate([ms, self.extra[1]])
-        feats, _, _, blocks = encode(specs)
+        raw = encode(specs)
+        feats, _, _, blocks = raw
         self.mu = (feats.mean(0), blocks.mean(0))
         self.sd = (feats.std(0) + 1e-6, blocks.std(0) + 1e-6)
         self.scale = float(np.exp(np.mean(np.log(ms))))  # the nets learn time / scale
         rng = np.random.default_rng(SEED)
         self.nets = [_Mlp(feats.shape[1], self.hidden, rng) for _ in TYPES]
         self.nets.append(_Mlp(blocks.shape[1], self.hidden, rng))
-        inputs, y = self._inputs(specs), np.log(np.asarray(ms) / self.scale)
+        inputs, y = self._standardise(*raw), np.log(np.asarray(ms) / self.scale)
         adam = _Adam([p for net in self.nets for p in net.params])
         for step in range(1, self.steps + 1):
             lr = self.lr * 0.5 * (1.0 + math.cos(math.pi * step / self.steps))

@@ -39,7 +39,7 @@ def test_the_backward_pass_is_the_gradient() -> None:
     """The hand-written backpropagation against finite differences of the loss."""
     specs = sample_ops("mbconv", 12, seed=2)
     y = np.array([cache_law(s) for s in specs])
-    net = KernelNet(steps=1, hidden=4).fit(specs, y)
+    net = KernelNet(steps=1, hidden=4, dtype=np.float64).fit(specs, y)
     inputs, target = net._inputs(specs), np.log(y / net.scale)
 
     def loss() -> float:

@@ -170,7 +170,8 @@ class _Mlp:
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
-    # σ(-80) is 0 to float32's precision; the clip keeps exp(-z) from overflowing
+    # below -80, SiLU(z) = z·σ(z) is under 1e-32: the clip changes nothing that counts and
+    # keeps exp(-z) from overflowing float32
     return 1.0 / (1.0 + np.exp(-np.maximum(z, -80.0)))
 
 
@@ -214,7 +215,7 @@ class KernelNet:
         by_type, blocks = inputs
         extra = np.exp(self.nets[-1].forward(blocks))
         total, parts = extra.astype(np.float64), []  # a copy: the sums and loss in float64
-        for net, (feats, rows) in zip(self.nets, by_type, strict=False):
+        for net, (feats, rows) in zip(self.nets[:-1], by_type, strict=True):
             part = np.exp(net.forward(feats)) if len(rows) else np.zeros(0)
             total += np.bincount(rows, weights=part, minlength=n)
             parts.append(part)
@@ -243,7 +244,7 @@ class KernelNet:
         total, parts = self._forward(inputs, len(y))
         g_total = 2.0 * (np.log(total) - y) / (len(y) * total)  # d loss / d row total
         grads: list[np.ndarray] = []
-        for net, (_, rows), part in zip(self.nets, inputs[0], parts, strict=False):
+        for net, (_, rows), part in zip(self.nets[:-1], inputs[0], parts[:-1], strict=True):
             if len(rows):  # d exp(o) / d o = exp(o); each kernel feeds its own row
                 grads += net.backward((g_total[rows] * part).astype(self.dtype))
             else:  # no kernel of this type in these rows

@@ -1,4 +1,4 @@
-"""`hwlat train`, `hwlat query`, `hwlat lut`, `hwlat jobs remeasure|retest` and `hwlat
+"""`hwlat train`, `hwlat query`, `hwlat lut`, `hwlat jobs remeasure|retest|cancel` and `hwlat
 devices repeatability`: what a device's data answers, how far it can be trusted, and what
 of it to measure again, printed as tables or JSON (the service commands that register
 and queue are in `cli.py`)."""
@@ -59,6 +59,31 @@ def jobs_retest(
     with client(server, admin_token) as c:
         out = c.retest(device, kind, n, seed).model_dump()
     names = ("measured", "already_retested", "already_queued", "queued")
+    table = Table(*(n.replace("_", " ") for n in names))
+    table.add_row(*(str(out[n]) for n in names))
+    emit(out, as_json, table)
+
+
+def jobs_cancel(
+    device: Annotated[str, typer.Option("--device")],
+    kind: Annotated[
+        str | None, typer.Option("--kind", help="Only this op kind, or 'network'.")
+    ] = None,
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="Only items queued as queue|remeasure|retest.")
+    ] = None,
+    newest: Annotated[
+        int | None, typer.Option("--newest", min=1, help="At most N, the last queued first.")
+    ] = None,
+    server: Server = DEFAULT_SERVER,
+    admin_token: Admin = None,
+    as_json: Json = False,
+) -> None:
+    """Take pending work out of a device's queue: all of it, or what the filters match
+    (`--newest 600` drops the last 600 queued). Items an agent holds finish."""
+    with client(server, admin_token) as c:
+        out = c.cancel(device, kind, reason, newest).model_dump()
+    names = ("cancelled", "pending_left", "leased")
     table = Table(*(n.replace("_", " ") for n in names))
     table.add_row(*(str(out[n]) for n in names))
     emit(out, as_json, table)
@@ -138,6 +163,12 @@ def train(
             f"{m['within_10pct']:.1%}",
         )
     Console().print(table)
+    for k, q in out.quiet_labels.items():
+        typer.echo(
+            f"{k} on its quiet labels ({q.labels} of {q.of}, every CI within "
+            f"±{q.ci_limit:.0%}): {q.within_10pct:.1%} within ±10%, {q.within_5pct:.1%} "
+            f"within ±5%, RMSPE {q.rmspe:.1%}"
+        )
     if out.repeatability:
         title = "how well the labels repeat (retests): the ceiling on the shares above"
         Console().print(_repeat_table(out.repeatability, title))

@@ -21,6 +21,7 @@ import httpx
 from latency_service.schemas import (
     AgentDeviceOut,
     BatchOut,
+    CancelResult,
     DeviceCreated,
     DeviceOut,
     DriftOut,
@@ -215,6 +216,19 @@ class HwlatClient:
         body = {"kind": kind, "n": n, "seed": seed}
         return RetestResult.model_validate(
             self._json("POST", f"/v1/devices/{device}/jobs:retest", "admin", json=body)
+        )
+
+    def cancel(
+        self,
+        device: str,
+        kind: str | None = None,
+        reason: str | None = None,
+        newest: int | None = None,
+    ) -> CancelResult:
+        """Take pending work out of `device`'s queue (all, or what the filters match)."""
+        body = {"kind": kind, "reason": reason, "newest": newest}
+        return CancelResult.model_validate(
+            self._json("POST", f"/v1/devices/{device}/jobs:cancel", "admin", json=body)
         )
 
     def repeatability(self, device: str, kinds: list[str] | None = None) -> RepeatabilityReport:

@@ -143,6 +143,26 @@ class RetestResult(BaseModel):
     queued: int
 
 
+class CancelRequest(Strict):
+    """Take pending work out of a device's queue: all of it, or what the filters match."""
+
+    kind: str | None = Field(
+        None, description="only ops of this op kind (mbconv, conv, ...), or 'network'"
+    )
+    reason: Literal["queue", "remeasure", "retest"] | None = Field(
+        None, description="only items queued for this reason (default: any)"
+    )
+    newest: int | None = Field(
+        None, ge=1, le=10_000_000, description="at most this many, the last queued first"
+    )
+
+
+class CancelResult(BaseModel):
+    cancelled: int = Field(description="pending items taken out of the queue")
+    pending_left: int = Field(description="matching items still pending (beyond `newest`)")
+    leased: int = Field(description="matching items an agent holds now: they finish")
+
+
 class RepeatabilityOut(BaseModel):
     """How well a kind's labels repeat: retests of random measured ops against their
     labels (drift-divided, as training sees them). The ceiling on held-out accuracy."""
@@ -157,6 +177,19 @@ class RepeatabilityOut(BaseModel):
         description="share of pairs whose raw difference lies within the two measurements' "
         "combined 95% CIs (about 0.95 when the CIs tell the whole story)",
     )
+
+
+class QuietOut(BaseModel):
+    """A predictor's held-out shares on its quiet labels only: the ops whose every
+    measurement had a 95% CI half-width within `ci_limit` of its median. A subset, not a
+    random sample (quiet ops tend to be the slower ones)."""
+
+    ci_limit: float
+    labels: int = Field(description="quiet labels")
+    of: int = Field(description="all the predictor's labels")
+    rmspe: float
+    within_5pct: float
+    within_10pct: float
 
 
 class RepeatabilityReport(BaseModel):
@@ -416,6 +449,11 @@ class TrainOut(BaseModel):
         default_factory=dict,
         description="per trained kind with retests: how well its labels repeat, the "
         "ceiling on the held-out shares (queue retests with POST .../jobs:retest)",
+    )
+    quiet_labels: dict[str, QuietOut] = Field(
+        default_factory=dict,
+        description="per trained kind with at least 20 quiet labels: the chosen model's "
+        "held-out shares on them alone, how much of a shortfall noisy labels explain",
     )
 
 

@@ -75,10 +75,10 @@ def expire_leases(s: Session, device: Device, max_attempts: int) -> int:
     )
     # an UPDATE's result is a CursorResult (Session.execute is typed for any statement);
     # the failed rows are no longer 'leased', so the second UPDATE never counts them again
-    return _rowcount(failed) + _rowcount(requeued)
+    return rowcount(failed) + rowcount(requeued)
 
 
-def _rowcount(result: Result[Any]) -> int:
+def rowcount(result: Result[Any]) -> int:
     return int(cast(CursorResult[Any], result).rowcount)
 
 

@@ -1,18 +1,20 @@
 """Profiling work: enqueue a space, an explicit op list, ops near a predictor's worst
 errors, the ops a device measured while disturbed, or random measured ops once more (a
-retest), for a device (admin)."""
+retest), for a device; or cancel what is still pending (admin)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
 from latency_service.deps import AdminDep, SessionDep, SettingsDep
+from latency_service.repository import cancel, networks, remeasure, retest, work
 from latency_service.repository import devices as devices_repo
-from latency_service.repository import networks, remeasure, retest, work
 from latency_service.repository import ops as ops_repo
 from latency_service.repository import predictors as predictors_repo
 from latency_service.routes._errors import http_errors
 from latency_service.schemas import (
+    CancelRequest,
+    CancelResult,
     JobRequest,
     JobResult,
     RefineRequest,
@@ -92,3 +94,15 @@ def retest_ops(name: str, body: RetestRequest, session: SessionDep) -> RetestRes
         counts = retest.queue(session, device, body.kind, body.n, body.seed)
     session.commit()
     return RetestResult(**counts)
+
+
+@router.post("/{name}/jobs:cancel", response_model=CancelResult, dependencies=[AdminDep])
+def cancel_pending(name: str, body: CancelRequest, session: SessionDep) -> CancelResult:
+    """Take the device's pending items out of its queue: all of them, or those of one op
+    kind ('network' for network items) or queued for one reason, at most `newest` of
+    them, the last queued first. Items an agent holds are left to finish."""
+    with http_errors():
+        device = devices_repo.get_device(session, name)
+        counts = cancel.cancel(session, device, body.kind, body.reason, body.newest)
+    session.commit()
+    return CancelResult(**counts)

@@ -10,9 +10,15 @@ from latency_service.deps import AdminDep, MetricsDep, ReaderDep, SessionDep
 from latency_service.models import Predictor
 from latency_service.repository import devices as devices_repo
 from latency_service.repository import predictors as repo
-from latency_service.repository import retest
+from latency_service.repository import quiet, retest
 from latency_service.routes._errors import http_errors
-from latency_service.schemas import PredictorOut, RepeatabilityOut, TrainOut, TrainRequest
+from latency_service.schemas import (
+    PredictorOut,
+    QuietOut,
+    RepeatabilityOut,
+    TrainOut,
+    TrainRequest,
+)
 
 router = APIRouter(prefix="/v1/devices", tags=["predictors"])
 
@@ -37,11 +43,14 @@ def train(
     name: str, body: TrainRequest, session: SessionDep, metrics: MetricsDep, request: Request
 ) -> TrainOut:
     """Train a predictor per op kind from the device's measurements (k-fold CV picks the
-    model); kinds with too few measurements are skipped with the reason."""
+    model); kinds with too few measurements are skipped with the reason. Beside the
+    held-out shares: how well the labels repeat (retests) and the shares on the quiet
+    labels alone."""
     with http_errors():
         device = devices_repo.get_device(session, name)
         made, skipped = repo.train_device(session, device, body.kinds, body.models)
         repeats = retest.repeatability(session, device, [p.kind for p in made]) if made else {}
+        shares = {p.kind: quiet.quiet_metrics(session, device, p) for p in made}
     session.commit()
     request.app.state.cache.invalidate(name)
     metrics.count_trainings(device.name, trained=len(made), skipped=len(skipped))
@@ -49,6 +58,7 @@ def train(
         trained=[predictor_out(p) for p in made],
         skipped=skipped,
         repeatability={k: RepeatabilityOut(**v) for k, v in repeats.items()},
+        quiet_labels={k: QuietOut(**v) for k, v in shares.items() if v is not None},
     )
 
 

@@ -170,6 +170,11 @@ def test_newcomer_walkthrough(
         "already_queued": 0,
         "queued": 1,
     }
+    # the retest is pending; the agent still holds the other 103 items of its lease
+    code, out, _ = run("jobs", "cancel", "--device", "my-cpu", "--reason", "retest", "--json")
+    assert code == 0 and json.loads(out) == {"cancelled": 1, "pending_left": 0, "leased": 0}
+    code, out, _ = run("jobs", "cancel", "--device", "my-cpu", "--newest", "3")
+    assert code == 0 and "cancelled" in out and "103" in out
 
 
 @pytest.mark.parametrize(
@@ -191,6 +196,12 @@ def test_newcomer_walkthrough(
             ["jobs", "retest", "--device", "my-cpu", "--kind", "shuffle"],
             "error: HTTP 422: kind shuffle: device my-cpu has no measured shuffle ops",
         ),
+        (
+            ["jobs", "cancel", "--device", "my-cpu", "--kind", "nope"],
+            "error: HTTP 422: kind: unknown op kind 'nope'",
+        ),
+        (["jobs", "cancel", "--device", "my-cpu", "--reason", "x"], "error: HTTP 422: body.reason"),
+        (["jobs", "cancel", "--device", "nobody"], "error: HTTP 404: no device 'nobody'"),
         (["devices", "repeatability", "nobody"], "error: HTTP 404: no device 'nobody'"),
         (["jobs", "add", "--device", "my-cpu"], "error: give either --space"),
         (

@@ -1,9 +1,10 @@
-"""Enqueueing work: whole spaces and explicit op keys, with honest counts."""
+"""Enqueueing work: whole spaces and explicit op keys, with honest counts; and cancelling
+what is still pending."""
 
 from __future__ import annotations
 
 from profiler.sampling import sample_ops
-from tests.latency_service.support import ADMIN, FBNET32, FBNET32_OPS, Api
+from tests.latency_service.support import ADMIN, FBNET32, FBNET32_OPS, Api, bearer
 
 CONV = "conv|cin=3,cout=16,g=1,k=3,s=2|1x3x32x32|float32"
 MBCONV = "mbconv|cin=16,cout=24,e=6,g=1,k=3,s=2,se=0|1x16x32x32|float32"
@@ -110,3 +111,69 @@ def test_enqueue_bad_requests(api: Api, token: str) -> None:
     assert api.count("work_items") == 0 and api.count("ops") == 0
     r = api.client.post("/v1/devices/ghost/jobs", json={"ops": [CONV]}, headers=ADMIN)
     assert r.status_code == 404
+
+
+def cancel(api: Api, name: str = "dev1", **body: object) -> dict[str, int]:
+    r = api.client.post(f"/v1/devices/{name}/jobs:cancel", json=body, headers=ADMIN)
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+def test_cancel_the_newest_of_one_kind(api: Api, token: str) -> None:
+    api.enqueue("dev1", ops=[CONV])
+    api.enqueue("dev1", ops=[op.key for op in sample_ops("mbconv", 10, seed=3)])
+    mbconv_ids = api.client.get("/v1/devices/dev1/work", headers=ADMIN).json()
+    newest = sorted(i["item_id"] for i in mbconv_ids if i["key"].startswith("mbconv"))[-4:]
+    out = cancel(api, kind="mbconv", newest=4)
+    assert out == {"cancelled": 4, "pending_left": 6, "leased": 0}
+    left = {i["item_id"] for i in api.client.get("/v1/devices/dev1/work", headers=ADMIN).json()}
+    assert not left & set(newest) and len(left) == 7  # the conv and 6 mbconv
+    # a cancelled op can be queued again; the conv was never touched
+    assert api.enqueue("dev1", ops=[CONV])["already_queued"] == 1
+    assert cancel(api, kind="conv") == {"cancelled": 1, "pending_left": 0, "leased": 0}
+    assert api.states("dev1") == {"pending": 6}
+
+
+def test_cancel_leaves_leased_and_done_items_and_other_devices(api: Api, token: str) -> None:
+    keys = [op.key for op in sample_ops("mbconv", 20, seed=4)]
+    api.enqueue("dev1", ops=keys)
+    api.make_device("dev2")
+    api.enqueue("dev2", ops=keys[:5])
+    api.measure(token, 4)  # done
+    api.lease(token, 6)  # held by the agent
+    out = cancel(api)
+    assert out == {"cancelled": 10, "pending_left": 0, "leased": 6}
+    assert api.states("dev1") == {"done": 4, "leased": 6}
+    assert api.states("dev2") == {"pending": 5}
+    assert api.count("measurements") == 4  # nothing measured is lost
+
+
+def test_cancel_by_reason(api: Api, token: str) -> None:
+    keys = [op.key for op in sample_ops("mbconv", 12, seed=5)]
+    api.enqueue("dev1", ops=keys)
+    api.measure(token, 8)
+    r = api.client.post(
+        "/v1/devices/dev1/jobs:retest", json={"kind": "mbconv", "n": 3}, headers=ADMIN
+    )
+    assert r.status_code == 200 and r.json()["queued"] == 3
+    assert cancel(api, reason="retest") == {"cancelled": 3, "pending_left": 0, "leased": 0}
+    assert api.states("dev1") == {"done": 8, "pending": 4}
+    assert cancel(api, reason="queue", kind="network")["cancelled"] == 0
+
+
+def test_cancel_bad_requests(api: Api, token: str) -> None:
+    api.enqueue("dev1", ops=[CONV])
+
+    def post(name: str, body: object) -> tuple[int, str]:
+        r = api.client.post(f"/v1/devices/{name}/jobs:cancel", json=body, headers=ADMIN)
+        return r.status_code, r.text
+
+    assert post("dev1", {"kind": "nope"})[0] == 422
+    assert "unknown op kind" in post("dev1", {"kind": "nope"})[1]
+    assert post("dev1", {"reason": "whim"})[0] == 422
+    assert post("dev1", {"newest": 0})[0] == 422
+    assert post("dev1", {"bogus": 1})[0] == 422
+    assert post("ghost", {})[0] == 404
+    r = api.client.post("/v1/devices/dev1/jobs:cancel", json={}, headers=bearer(token))
+    assert r.status_code == 403  # an agent's token cannot empty the queue
+    assert api.states("dev1") == {"pending": 1}

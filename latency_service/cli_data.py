@@ -39,9 +39,7 @@ def jobs_remeasure(
     with client(server, admin_token) as c:
         out = c.remeasure(device, kind).model_dump()
     names = ("checked", "disturbed", "unstable", "queued", "at_limit", "already_queued")
-    table = Table(*(n.replace("_", " ") for n in names))
-    table.add_row(*(str(out[n]) for n in names))
-    emit(out, as_json, table)
+    emit(out, as_json, _counts_table(out, names))
 
 
 def jobs_retest(
@@ -59,9 +57,7 @@ def jobs_retest(
     with client(server, admin_token) as c:
         out = c.retest(device, kind, n, seed).model_dump()
     names = ("measured", "already_retested", "already_queued", "queued")
-    table = Table(*(n.replace("_", " ") for n in names))
-    table.add_row(*(str(out[n]) for n in names))
-    emit(out, as_json, table)
+    emit(out, as_json, _counts_table(out, names))
 
 
 def jobs_cancel(
@@ -84,9 +80,14 @@ def jobs_cancel(
     with client(server, admin_token) as c:
         out = c.cancel(device, kind, reason, newest).model_dump()
     names = ("cancelled", "pending_left", "leased")
+    emit(out, as_json, _counts_table(out, names))
+
+
+def _counts_table(out: dict[str, Any], names: tuple[str, ...]) -> Table:
+    """One row of a jobs command's counts, headed by their names."""
     table = Table(*(n.replace("_", " ") for n in names))
     table.add_row(*(str(out[n]) for n in names))
-    emit(out, as_json, table)
+    return table
 
 
 def devices_repeatability(

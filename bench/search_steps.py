@@ -32,15 +32,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-
-from profiler.features import features
-from searchers import data as datasets
 from searchers.base import SearchConfig, Searcher
 from searchers.fbnet import FBNet
-from searchers.latency import LatencyTable
 from searchers.losses import SoftLatency
 from searchers.memory import step_memory
 from searchers.proxyless import ProxylessNAS
+
+from profiler.features import features
+from searchers import data as datasets
+from searchers.latency import LatencyTable
 from searchers.spaces import SearchSpace, create_space
 
 MIB = 2**20

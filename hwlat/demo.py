@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import secrets
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,17 +33,17 @@ from hwlat.demo_service import (
     keep_serving,
     remove_old_db,
 )
-from hwlat.search_cmd import _run, export, print_summary, table_target
+from hwlat.search_cmd import table_target
+from hwlat.search_report import export, print_summary, run_with_progress
 from hwlat.validate import spread_archs
 from hwlat.verify import measure_on_device
 from latency_service.client import HwlatClient
 from latency_service.predictors.calibration import estimate
 from searchers import data as datasets
-from searchers._registry import create_searcher
-from searchers.base import SearchConfig
+from searchers._registry import create_searcher, searcher_class
 from searchers.cli import print_overview
+from searchers.core.losses import HardTarget
 from searchers.latency import LatencyTable
-from searchers.losses import HardTarget
 from searchers.retrain import retrain
 from searchers.spaces import SearchSpace, create_space
 
@@ -50,6 +51,7 @@ DEMO_DIR = Path("demo-output")
 RUNTIME, SPACE, RESOLUTION, WIDTH = "ort-cpu", "proxyless-mobile", 32, 0.35
 TABLE_SPACE = ("fbnet", 32, 1.0, 10)  # space, resolution, width, classes: 104 distinct ops
 CALIBRATION = 8  # random networks measured end to end: the calibration's data
+RETRAIN_EPOCHS = 5
 QUICK_AGENT = ["--budget-s", "0.02", "--min-sample-ms", "0.3", "--samples-per-round", "3"]
 
 
@@ -129,17 +131,20 @@ def search(console: Console, c: HwlatClient, quick: bool) -> dict[str, Any]:
     )
     data = datasets.load("digits", RESOLUTION, 64, 0, limit=400 if quick else None)
     latency = HardTarget(target, "eq", 0.03)
-    s = create_searcher(
-        "proxyless",
-        table=table,
-        data=data,
-        config=SearchConfig(epochs=1 if quick else 3),
-        latency=latency,
+    config = searcher_class("proxyless").Config()
+    if quick:
+        config = replace(config, epochs=2, warmup_epochs=1)
+    console.print(
+        f"{config.epochs} epochs ({config.warmup_epochs} of weights only, then an architecture "
+        "step after every weight step); per epoch the search-validation accuracy of the "
+        "argmax path and of paths sampled from p, with the shared weights"
     )
-    record = export(s, _run(s, console), table, latency, c, DEVICE)
+    s = create_searcher("proxyless", table=table, data=data, config=config, latency=latency)
+    record = export(s, run_with_progress(s, console), table, latency, c, DEVICE)
     record["target"]["end_to_end"] = mapped
-    with console.status("training the searched architecture from scratch (2 epochs)..."):
-        record["retrain_acc"] = retrain(space, record["arch"], data, 1 if quick else 2)
+    epochs = 1 if quick else RETRAIN_EPOCHS
+    with console.status(f"training the searched architecture from scratch ({epochs} epochs)..."):
+        record["retrain"] = retrain(space, record["arch"], data, epochs).to_json()
     return record
 
 

@@ -1,11 +1,12 @@
-"""`hwlat search proxyless|fbnet`: a hardware-aware search against a device's latency table.
+"""`hwlat search NAME`: a hardware-aware search against a device's latency table.
 
 The table comes from the service (one call, `--device`) or from a LUT file (`--lut`:
-`hwlat profile`/`hwlat lut` output or a ProxylessNAS yaml). After the search the
-exported architecture is measured end to end — here, when the table is a local LUT
-measured on this machine, or by the device's agents as a network work item — and its
-table latency, the service's calibrated estimate and the measurement are printed side
-by side.
+`hwlat profile`/`hwlat lut` output or a ProxylessNAS yaml). Each algorithm's options are
+its typed config (`--set key=value`, listed by `--help-options`); the common ones have
+flags of their own. After the search the exported architecture is trained from scratch
+and measured end to end — here, when the table is a local LUT measured on this machine,
+or by the device's agents as a network work item — and its table latency, the service's
+calibrated estimate and the measurement are printed side by side.
 """
 
 from __future__ import annotations
@@ -17,78 +18,107 @@ from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from hwlat.errors import fail
+from hwlat.search_report import export, print_summary, run_with_progress
 from hwlat.verify import measure_here, measure_on_device
 from latency_service.cli import DEFAULT_SERVER, Admin, Server, Token, client
 from latency_service.predictors.calibration import table_for
 from searchers import data as datasets
-from searchers._registry import create_searcher, list_searchers
-from searchers.base import SearchConfig, Searcher, SearchResult
+from searchers._registry import create_searcher, list_searchers, searcher_class
+from searchers.cli import make_space
+from searchers.core.checkpoint import Checkpoint
+from searchers.core.config import SearchConfig, apply_sets, describe
+from searchers.core.losses import LOSSES, HardTarget, LatencyLoss, SoftLatency
 from searchers.latency import LatencyTable
-from searchers.losses import LOSSES, HardTarget, LatencyLoss, SoftLatency
-from searchers.retrain import retrain
-from searchers.spaces import SearchSpace, create_space
+from searchers.retrain import DEFAULT_LR, retrain
+from searchers.spaces import SearchSpace
 
-FORMAT = "hwlat-arch/1"
+Opt = typer.Option
 
 
 def search(
-    searcher: Annotated[str, typer.Argument(help="proxyless or fbnet")],
-    space_name: Annotated[str, typer.Option("--space")] = "proxyless-mobile",
-    resolution: Annotated[int | None, typer.Option("--resolution", "-r")] = None,
-    width: Annotated[float, typer.Option("--width", "-w")] = 1.0,
-    device: Annotated[str | None, typer.Option("--device", help="Table from the service.")] = None,
-    lut: Annotated[Path | None, typer.Option("--lut", help="Table from a LUT file.")] = None,
-    target_ms: Annotated[float | None, typer.Option("--target-ms")] = None,
-    tolerance: Annotated[float, typer.Option("--tolerance")] = 0.03,
-    constraint: Annotated[str, typer.Option("--constraint", help="eq or le")] = "eq",
+    searcher: Annotated[
+        str,
+        typer.Argument(
+            help="proxyless or fbnet (`hwlat search NAME --help-options` lists its options)"
+        ),
+    ],
+    space_name: Annotated[str, Opt("--space")] = "proxyless-mobile",
+    resolution: Annotated[int | None, Opt("--resolution", "-r")] = None,
+    width: Annotated[float, Opt("--width", "-w")] = 1.0,
+    space_opts: Annotated[
+        list[str] | None,
+        Opt("--option", "-o", help="Space parameter NAME=VALUE (darts: C, cells)."),
+    ] = None,
+    device: Annotated[str | None, Opt("--device", help="Table from the service.")] = None,
+    lut: Annotated[Path | None, Opt("--lut", help="Table from a LUT file.")] = None,
+    target_ms: Annotated[float | None, Opt("--target-ms")] = None,
+    tolerance: Annotated[float, Opt("--tolerance")] = 0.03,
+    constraint: Annotated[str, Opt("--constraint", help="eq or le")] = "eq",
     soft: Annotated[
-        bool, typer.Option("--soft", help="A fixed latency weight, no repair.")
+        bool, Opt("--soft", help="A fixed latency weight (--loss), no repair.")
     ] = False,
     calibrated: Annotated[
         bool,
-        typer.Option(
+        Opt(
             "--calibrated-target",
             help="--target-ms is end to end: map it through the device's calibration.",
         ),
     ] = False,
-    loss: Annotated[str, typer.Option("--loss", help=" | ".join(LOSSES))] = "mul#log",
-    dataset: Annotated[str, typer.Option("--dataset")] = "digits",
-    epochs: Annotated[int, typer.Option("--epochs", min=1)] = 3,
-    warmup_epochs: Annotated[int, typer.Option("--warmup-epochs", min=0)] = 0,
-    arch_every: Annotated[
-        int, typer.Option("--arch-every", min=1, help="An architecture step every k steps.")
-    ] = 1,
-    arch_lr: Annotated[float, typer.Option("--arch-lr")] = 0.05,
-    lr: Annotated[float, typer.Option("--lr")] = 0.02,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 64,
-    mode: Annotated[str, typer.Option("--mode", help="proxyless: full_v2 or two")] = "full_v2",
-    seed: Annotated[int, typer.Option("--seed")] = 0,
-    allow_predicted: Annotated[bool, typer.Option("--allow-predicted")] = False,
-    retrain_epochs: Annotated[
-        int, typer.Option("--retrain-epochs", min=0, help="Train the result from scratch.")
-    ] = 2,
-    verify: Annotated[bool, typer.Option("--verify/--no-verify")] = True,
-    runtime: Annotated[str | None, typer.Option("--runtime", help="With --lut.")] = None,
-    out: Annotated[Path, typer.Option("--out")] = Path("arch.json"),
+    loss: Annotated[str | None, Opt("--loss", help=" | ".join(LOSSES) + " (with --soft)")] = None,
+    dataset: Annotated[str, Opt("--dataset", help=" | ".join(datasets.DATASETS))] = "digits",
+    data_seed: Annotated[int, Opt("--data-seed", help="The train/val/test split.")] = 0,
+    data_limit: Annotated[
+        int | None, Opt("--data-limit", min=10, help="Only the first N images (quick tries).")
+    ] = None,
+    batch_size: Annotated[int, Opt("--batch-size", min=1)] = 64,
+    epochs: Annotated[int | None, Opt("--epochs", min=1)] = None,
+    warmup_epochs: Annotated[int | None, Opt("--warmup-epochs", min=0)] = None,
+    arch_every: Annotated[int | None, Opt("--arch-every", min=1)] = None,
+    arch_lr: Annotated[float | None, Opt("--arch-lr")] = None,
+    lr: Annotated[float | None, Opt("--lr")] = None,
+    seed: Annotated[int | None, Opt("--seed", help="Init, paths, data order.")] = None,
+    sets: Annotated[list[str] | None, Opt("--set", help="Any option KEY=VALUE.")] = None,
+    help_options: Annotated[bool, Opt("--help-options", help="List NAME's options.")] = False,
+    allow_predicted: Annotated[bool, Opt("--allow-predicted")] = False,
+    retrain_epochs: Annotated[int, Opt("--retrain-epochs", min=0)] = 2,
+    retrain_lr: Annotated[float, Opt("--retrain-lr")] = DEFAULT_LR,
+    checkpoint: Annotated[Path | None, Opt("--checkpoint", help="Save the search here.")] = None,
+    resume: Annotated[bool, Opt("--resume", help="Continue from --checkpoint.")] = False,
+    torch_device: Annotated[str, Opt("--torch-device", help="auto, cpu or cuda")] = "auto",
+    verify: Annotated[bool, Opt("--verify/--no-verify")] = True,
+    runtime: Annotated[str | None, Opt("--runtime", help="With --lut.")] = None,
+    out: Annotated[Path, Opt("--out")] = Path("arch.json"),
     server: Server = DEFAULT_SERVER,
     admin_token: Admin = None,
     token: Token = None,
 ) -> None:
     """Search an architecture that meets a latency target on a device."""
-    if searcher not in list_searchers_loaded():
-        fail(f"searcher: one of {', '.join(list_searchers_loaded())}, got {searcher!r}")
+    if searcher not in list_searchers():
+        fail(f"searcher: one of {', '.join(list_searchers())}, got {searcher!r}")
+    cls = searcher_class(searcher)
+    if help_options:
+        print_options(Console(), searcher, cls.Config)
+        return
+    flags = {"epochs": epochs, "warmup_epochs": warmup_epochs, "arch_every": arch_every,
+             "arch_lr": arch_lr, "lr": lr, "seed": seed}  # fmt: skip
+    config = apply_sets(cls.Config, sets or [], {k: v for k, v in flags.items() if v is not None})
     if (device is None) == (lut is None):
         fail("give the table with either --device NAME (service) or --lut FILE")
     if calibrated and device is None:
         fail("--calibrated-target needs --device (the calibration lives in the service)")
-    config = SearchConfig(epochs, warmup_epochs, arch_every, lr, 4e-5, arch_lr, seed)
-    plain = create_space(space_name, resolution=resolution, width=width)
-    data = datasets.load(dataset, plain.resolution, batch_size, seed)
-    space = create_space(space_name, resolution=resolution, width=width, classes=data.classes)
+    if resume and checkpoint is None:
+        fail("--resume needs --checkpoint DIR (where the search was saved)")
+    if resume and checkpoint is not None and not Checkpoint(checkpoint).exists():
+        fail(f"--resume: no checkpoint in {checkpoint} (start without --resume)")
+    latency_check(target_ms, soft, loss)
+    run_on = _torch_device(torch_device)
+    space = make_space(space_name, resolution, width, None, space_opts)
+    cls.check_space(space)
+    data = datasets.load(dataset, space.resolution, batch_size, data_seed, data_limit)
+    space = make_space(space_name, resolution, width, data.classes, space_opts)
     console = Console(stderr=True)
     with client(server, admin_token, token) as c:
         table = _table(space, device, lut, c)
@@ -99,12 +129,20 @@ def search(
         latency = _latency(target_ms, tolerance, constraint, soft, loss)
         if isinstance(latency, HardTarget):
             _reachable(table, latency)
-        kw: dict[str, Any] = {"mode": mode} if searcher == "proxyless" else {}
-        s = create_searcher(searcher, table=table, data=data, config=config, latency=latency, **kw)
-        result = _run(s, console)
+        s = create_searcher(
+            searcher, table=table, data=data, config=config, latency=latency, device=run_on
+        )
+        saved = Checkpoint(checkpoint) if checkpoint else None
+        if saved is not None and resume:
+            s.resume(saved)
+            console.print(f"resumed from {saved.path} at epoch {s.epoch + 1}, step {s.step}")
+        result = run_with_progress(s, console, saved)
         record = export(s, result, table, latency, c if device else None, device)
         record["target"]["end_to_end"] = mapped
-        record["retrain_acc"] = retrain(space, record["arch"], data, retrain_epochs, seed=seed)
+        with console.status(f"training the result from scratch ({retrain_epochs} epochs)..."):
+            trained = retrain(space, record["arch"], data, retrain_epochs, retrain_lr, config.seed,
+                              run_on)  # fmt: skip
+        record["retrain"] = trained.to_json()
         if verify:
             record["measured"] = (
                 measure_on_device(c, device, space, record["arch"])
@@ -116,24 +154,46 @@ def search(
     Console().print(f"architecture written to {out}")
 
 
-def list_searchers_loaded() -> list[str]:
-    import searchers.fbnet
-    import searchers.proxyless  # noqa: F401
+def print_options(console: Console, name: str, config: type[SearchConfig]) -> None:
+    t = Table(title=f"hwlat search {name}: --set KEY=VALUE")
+    for col in ("option", "type", "default", "what", "from"):
+        t.add_column(col)
+    for row in describe(config):
+        t.add_row(row["name"], row["type"], row["default"], row["help"], row["paper"])
+    console.print(t)
 
-    return list_searchers()
+
+def latency_check(target_ms: float | None, soft: bool, loss: str | None) -> None:
+    if loss is not None and not soft:
+        fail(
+            f"--loss {loss} is a soft (fixed-weight) loss: add --soft, or drop --loss to keep "
+            "the hard target (its own controller, then a repair)"
+        )
+    if target_ms is None and not (soft and loss == "fbnet"):
+        fail("--target-ms T is required (only --soft --loss fbnet runs without a target)")
 
 
 def _latency(
-    target_ms: float | None, tolerance: float, constraint: str, soft: bool, loss: str
+    target_ms: float | None, tolerance: float, constraint: str, soft: bool, loss: str | None
 ) -> LatencyLoss:
-    if target_ms is None and not (soft and loss == "fbnet"):
-        fail("--target-ms T is required (only --soft --loss fbnet runs without a target)")
     if soft:
-        return SoftLatency(loss, target_ms)
+        return SoftLatency(loss or "mul#log", target_ms)
     if constraint not in ("eq", "le"):
         fail(f"--constraint: eq or le, got {constraint!r}")
     c: Literal["eq", "le"] = "eq" if constraint == "eq" else "le"
     return HardTarget(target_ms, c, tolerance)  # type: ignore[arg-type]
+
+
+def _torch_device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name not in ("cpu", "cuda"):
+        fail(f"--torch-device: auto, cpu or cuda, got {name!r}")
+    if name == "cuda" and not torch.cuda.is_available():
+        fail("--torch-device cuda: this torch has no CUDA device (use cpu, or a CUDA build)")
+    return name
 
 
 def table_target(
@@ -178,92 +238,3 @@ def _table(space: SearchSpace, device: str | None, lut: Path | None, c: Any) -> 
         return LatencyTable.from_service(c, device, space)
     assert lut is not None  # one of the two, checked by the caller
     return LatencyTable.from_file(lut, space)
-
-
-def _run(s: Searcher, console: Console) -> SearchResult:
-    steps = s.config.epochs
-    columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console) as bar:
-        task = bar.add_task(f"{s.name} search, epoch 1/{steps}", total=steps)
-
-        def show(row: dict[str, Any]) -> None:
-            bar.advance(task)
-            bar.update(task, description=f"{s.name} search, epoch {row['epoch'] + 1}/{steps}")
-            bar.console.print(
-                f"epoch {row['epoch']}: val acc {row['val_acc']:.1%}  "
-                f"E[LAT] {row['expected_ms']:.3f} ms  argmax {row['argmax_ms']:.3f} ms  "
-                f"latency weight {row['latency_weight']:.3f}"
-                + ("  (warm-up)" if row["warmup"] else "")
-            )
-
-        return s.run(show)
-
-
-def export(
-    s: Searcher,
-    result: SearchResult,
-    table: LatencyTable,
-    latency: LatencyLoss,
-    c: Any,
-    device: str | None,
-) -> dict[str, Any]:
-    space = s.space
-    arch = space.arch_to_json(result.choices)
-    record: dict[str, Any] = {
-        "format": FORMAT,
-        "searcher": s.name,
-        **space.params(),
-        "arch": arch,
-        "table_ms": result.table_ms,
-        "target": _target(latency),
-        "repair": result.repair,
-        "val_acc": s.accuracy(result.columns),
-        "table": table.meta,
-        "history": result.history,
-    }
-    if c is not None and device is not None:
-        est = c.estimate(device, {**space.params(), "arch": arch})
-        record["estimate"] = est.model_dump()
-    return record
-
-
-def _target(latency: LatencyLoss) -> dict[str, Any]:
-    if isinstance(latency, HardTarget):
-        return {
-            "mode": "hard",
-            "target_ms": latency.target_ms,
-            "tolerance": latency.tolerance,
-            "constraint": latency.constraint,
-            "final_lambda": latency.lam,
-        }
-    return {"mode": "soft", "loss": latency.form, "target_ms": latency.target_ms}
-
-
-def print_summary(console: Console, record: dict[str, Any]) -> None:
-    t = Table(title=f"{record['searcher']} on {record['space']}@{record['resolution']}")
-    t.add_column("what")
-    t.add_column("value", justify="right")
-    target = record["target"]
-    if target.get("target_ms"):
-        t.add_row("target (table)", f"{target['target_ms']:.3f} ms ({target['mode']})")
-    e2e = target.get("end_to_end")
-    if e2e:
-        t.add_row("target end to end", f"{e2e['target_ms']:.3f} ms (calibrated)")
-    t.add_row("table latency", f"{record['table_ms']:.3f} ms")
-    est = record.get("estimate") or {}
-    if est.get("calibrated_ms"):
-        t.add_row("calibrated estimate", f"{est['calibrated_ms']:.3f} ms")
-    m = record.get("measured")
-    if m:
-        t.add_row("measured end to end", f"{m['median_ms']:.3f} ms ({m['where']})")
-        t.add_row("table vs measured", f"{record['table_ms'] / m['median_ms'] - 1:+.1%}")
-        if est.get("calibrated_ms"):
-            t.add_row("calibrated vs measured", f"{est['calibrated_ms'] / m['median_ms'] - 1:+.1%}")
-    if record.get("repair"):
-        t.add_row("layers repaired", str(len(record["repair"]["changed"])))
-    t.add_row("val. accuracy, supernet weights", f"{record['val_acc']:.1%}")
-    acc = record.get("retrain_acc") or []
-    if acc:
-        t.add_row(f"val. accuracy, retrained {len(acc)} epochs", f"{acc[-1]:.1%}")
-    console.print(t)
-    console.print("choices: " + " ".join(record["arch"]["choices"]))

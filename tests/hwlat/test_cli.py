@@ -110,7 +110,8 @@ def test_demo_runs_end_to_end(capsys: pytest.CaptureFixture[str], tmp_path: Path
     assert abs(record["table_ms"] / target["target_ms"] - 1) <= 0.03  # the hard target held
     assert target["end_to_end"]["target_ms"] > 0
     assert record["measured"]["median_ms"] > 0 and record["estimate"]["calibrated_ms"] > 0
-    assert len(record["retrain_acc"]) == 1
+    assert record["retrain"]["epochs"] == 1 and 0 <= record["retrain"]["test_acc"] <= 1
+    assert [row["epoch"] for row in record["history"]] == [1, 2]
     coverage = _service_lut(tmp_path / "service.db", "fbnet", 32, 1.0, 10)["coverage"]
     assert coverage["measured"] == coverage["total"] == 104  # the dashboard's complete table
 

@@ -1,12 +1,19 @@
 """`hwlat search` from a LUT file: the target is met, the exported architecture rebuilds
-into a model with exactly its ops, verification measures it here, errors are one line."""
+into a model with exactly its ops, verification measures it here, options are typed,
+a search killed mid-epoch resumes to the same architecture, errors are one line."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from devices.fingerprint import fingerprint, fingerprint_id
 from devices.runtimes import create_runtime
@@ -19,18 +26,9 @@ from profiler.lut import new_lut, save_lut
 from searchers.latency import LatencyTable
 from searchers.spaces import SearchSpace, create_space
 
-ARGS = (
-    "--space",
-    "proxyless-mobile",
-    "-r",
-    "16",
-    "-w",
-    "0.25",
-    "--dataset",
-    "digits",
-    "--retrain-epochs",
-    "0",
-)
+ARGS = ("--space", "proxyless-mobile", "-r", "16", "-w", "0.25", "--dataset", "digits")
+ARGS += ("--data-limit", "400", "--batch-size", "32")  # 8 steps an epoch
+QUICK = ("--epochs", "2", "--warmup-epochs", "1", "--retrain-epochs", "0")
 
 
 def _lut(path: Path, space: SearchSpace, runtime: str | None = None) -> LatencyTable:
@@ -58,17 +56,21 @@ def test_search_meets_the_target_and_exports_a_rebuildable_arch(
     lo, hi = table.bounds()
     target = lo + 0.4 * (hi - lo)
     out = tmp_path / "arch.json"
-    argv = ["search", "proxyless", *ARGS, "--lut", str(tmp_path / "lut.json")]
-    argv += ["--target-ms", f"{target:.6f}", "--epochs", "1", "--no-verify", "--out", str(out)]
+    argv = ["search", "proxyless", *ARGS, *QUICK, "--lut", str(tmp_path / "lut.json")]
+    argv += ["--target-ms", f"{target:.6f}", "--no-verify", "--out", str(out)]
     assert main(argv) == 0, capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "epoch 1/2 (warm-up)" in err and "epoch 2/2" in err and "3/2" not in err
     record = json.loads(out.read_text())
+    assert record["format"] == "hwlat-arch/2"
     assert abs(record["table_ms"] / target - 1) <= 0.03
-    assert record["target"]["mode"] == "hard" and len(record["history"]) == 1
-    row = record["history"][0]
-    assert {"val_acc", "expected_ms", "latency_weight", "alpha"} <= set(row)
+    assert record["target"]["mode"] == "hard" and len(record["history"]) == 2
+    row = record["history"][-1]
+    assert {"argmax_acc", "sampled_acc", "entropy", "expected_ms", "latency_weight"} <= set(row)
+    assert record["data"]["test"] > 0 and 0 <= record["shared_weights"]["test_acc"] <= 1
+    assert record["config"]["epochs"] == 2 and record["retrain"]["test_acc"] is None
     child = space.build_child(record["arch"])
     assert child.specs == space.arch_ops(record["arch"])  # type: ignore[attr-defined]
-    assert len(child.blocks) == len(child.specs)  # type: ignore[attr-defined, arg-type]
     per_op = sum(0.005 + features(op).flops * 2e-8 for op in child.specs)  # type: ignore[attr-defined]
     assert per_op == pytest.approx(record["table_ms"])  # the table latency is its ops' sum
 
@@ -79,15 +81,71 @@ def test_search_verifies_on_this_machine(
     table = _lut(tmp_path / "lut.json", space, runtime="ort-cpu")
     _, hi = table.bounds()
     out = tmp_path / "arch.json"
-    argv = ["search", "proxyless", *ARGS, "--lut", str(tmp_path / "lut.json"), "--epochs", "1"]
+    argv = ["search", "fbnet", *ARGS, *QUICK, "--lut", str(tmp_path / "lut.json")]
     argv += ["--target-ms", f"{hi:.6f}", "--constraint", "le", "--out", str(out)]
-    argv += ["--retrain-epochs", "1"]  # the last one given wins
+    argv += ["--set", "samples=1", "--retrain-epochs", "1", "--retrain-lr", "0.02"]
     assert main(argv) == 0, capsys.readouterr().err
     record = json.loads(out.read_text())
-    measured = record["measured"]
-    assert len(record["retrain_acc"]) == 1
-    assert measured["median_ms"] > 0 and measured["where"] == "here, ort-cpu"
+    assert record["retrain"]["epochs"] == 1 and record["retrain"]["lr"] == 0.02
+    assert record["config"]["samples"] == 1 and "mixed_acc" in record["history"][-1]
+    assert record["measured"]["median_ms"] > 0 and record["measured"]["where"] == "here, ort-cpu"
     assert "measured end to end" in capsys.readouterr().out
+
+
+def test_help_options_lists_every_option_with_its_source(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["search", "fbnet", "--help-options"]) == 0
+    out = capsys.readouterr().out
+    for text in ("tau_end", "samples", "hard", "warmup_epochs", "FBNet", "Goyal"):
+        assert text in out
+
+
+def _killed_mid_epoch(argv: list[str], ckpt: Path) -> None:
+    """Run the search in another process and SIGKILL it once a checkpoint taken inside an
+    epoch after the warm-up is on disk."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    proc = subprocess.Popen([sys.executable, "-m", "hwlat.cli", *argv], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 300
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                epoch, step, _ = torch.load(ckpt / "search.pt", weights_only=True)["position"]
+            except (OSError, RuntimeError, EOFError, KeyError):
+                epoch = step = 0
+            if epoch >= 1 and step > 0:
+                proc.send_signal(signal.SIGKILL)
+                proc.wait()
+                return
+            time.sleep(0.05)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    pytest.fail("the search ended (or hung) before a mid-epoch checkpoint was written")
+
+
+def test_a_search_killed_mid_epoch_resumes_to_the_same_architecture(
+    space: SearchSpace, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _lut(tmp_path / "lut.json", space)
+    lo, hi = LatencyTable.from_file(tmp_path / "lut.json", space).bounds()
+    argv = ["search", "proxyless", *ARGS, "--lut", str(tmp_path / "lut.json"), "--no-verify"]
+    argv += ["--target-ms", f"{lo + 0.3 * (hi - lo):.6f}", "--epochs", "3", "--warmup-epochs"]
+    argv += ["1", "--retrain-epochs", "0", "--set", "checkpoint_every=3"]
+    whole, resumed, ckpt = tmp_path / "whole.json", tmp_path / "resumed.json", tmp_path / "ckpt"
+    assert main([*argv, "--out", str(whole)]) == 0, capsys.readouterr().err
+    _killed_mid_epoch([*argv, "--checkpoint", str(ckpt), "--out", str(resumed)], ckpt)
+    assert not resumed.exists()
+    assert main([*argv, "--checkpoint", str(ckpt), "--resume", "--out", str(resumed)]) == 0
+    assert "resumed from" in capsys.readouterr().err
+    a, b = json.loads(whole.read_text()), json.loads(resumed.read_text())
+    assert a["arch"] == b["arch"] and a["table_ms"] == b["table_ms"]
+    strip = [{k: v for k, v in r.items() if k != "seconds"} for r in a["history"]]
+    assert strip == [{k: v for k, v in r.items() if k != "seconds"} for r in b["history"]]
+    other = [*argv, "--seed", "5", "--checkpoint", str(ckpt), "--resume", "--out", str(resumed)]
+    assert main(other) == 1
+    assert "is of another search (its config" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -96,7 +154,15 @@ def test_search_verifies_on_this_machine(
         ((), "--target-ms T is required"),
         (("--target-ms", "1", "--device", "d"), "either --device NAME"),
         (("--target-ms", "1", "--constraint", "ge"), "--constraint: eq or le"),
-        (("--target-ms", "1", "--dataset", "mnist"), "dataset: 'digits'"),
+        (("--target-ms", "1", "--dataset", "mnist"), "dataset: one of digits"),
+        (("--target-ms", "1", "--loss", "fbnet"), "--loss fbnet is a soft (fixed-weight) loss"),
+        (("--target-ms", "1", "--set", "epochs=x"), "--set epochs: expected an integer"),
+        (("--target-ms", "1", "--set", "tau=1"), "--set tau: unknown option (options: epochs"),
+        (("--target-ms", "1", "--resume"), "--resume needs --checkpoint DIR"),
+        (("--target-ms", "1", "--checkpoint", "/nonexistent-hwlat", "--resume"), "no checkpoint"),
+        (("--target-ms", "1", "--space", "darts", "-o", "C=8"), "space: proxyless searches"),
+        (("--target-ms", "1", "-o", "C=8"), "--option: proxyless-mobile takes no"),
+        (("--target-ms", "1", "--torch-device", "tpu"), "--torch-device: auto, cpu or cuda"),
     ],
 )
 def test_bad_input_is_one_line(
@@ -107,9 +173,10 @@ def test_bad_input_is_one_line(
     message: str,
 ) -> None:
     _lut(tmp_path / "lut.json", space)
-    code = main(["search", "proxyless", *ARGS, "--lut", str(tmp_path / "lut.json"), *extra])
+    argv = ["search", "proxyless", *ARGS, *QUICK, "--lut", str(tmp_path / "lut.json"), *extra]
+    code = main([*argv, "--out", str(tmp_path / "a.json")])
     err = capsys.readouterr().err
-    assert code == 1 and message in err and len(err.strip().splitlines()) == 1
+    assert code == 1 and message in err and len(err.strip().splitlines()) == 1, err
 
 
 def test_a_table_with_holes_is_refused(
@@ -128,7 +195,7 @@ def test_a_far_target_says_what_is_achievable(
     space: SearchSpace, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _lut(tmp_path / "lut.json", space)
-    argv = ["search", "proxyless", *ARGS, "--lut", str(tmp_path / "lut.json"), "--epochs", "1"]
+    argv = ["search", "proxyless", *ARGS, *QUICK, "--lut", str(tmp_path / "lut.json")]
     code = main([*argv, "--target-ms", "0.001", "--no-verify", "--out", str(tmp_path / "a")])
     assert code == 1 and "achievable range" in capsys.readouterr().err
 

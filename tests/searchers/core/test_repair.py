@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from profiler.ops import OpSpec
+from searchers.core.repair import BUCKETS_PER_LAYER, repair
 from searchers.latency import LatencyTable
-from searchers.repair import BUCKETS_PER_LAYER, repair
 from searchers.spaces import Layer, SearchSpace, create_space
 from searchers.spaces._chain import ChainSpace
 from searchers.spaces.base import Choice

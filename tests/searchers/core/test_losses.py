@@ -1,4 +1,5 @@
-"""Latency losses as defined in the papers, and the hard-target controller."""
+"""Latency losses as defined in the papers, and the hard-target controller: damped,
+bounded, aimed at the window's middle for le."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import math
 import pytest
 import torch
 
-from searchers.losses import HardTarget, SoftLatency
+from searchers.core.losses import HardTarget, SoftLatency
 
 
 def test_soft_forms_match_their_definitions() -> None:
@@ -28,13 +29,26 @@ def test_log_forms_stay_increasing_under_one_millisecond() -> None:
     assert float(fb(ce, torch.tensor(0.4))) < float(fb(ce, torch.tensor(0.6)))
 
 
-def test_dual_ascent_moves_lambda_toward_the_target() -> None:
-    h = HardTarget(10.0, "eq", tolerance=0.05, step=0.5)
-    h.update(12.0)  # 20% over: 4 tolerances
-    assert h.lam == pytest.approx(2.0)
-    h.update(8.0)  # 20% under: back down, below zero allowed for eq
-    h.update(8.0)
-    assert h.lam == pytest.approx(-2.0)
+def test_the_hard_loss_is_lambda_plus_a_quadratic_around_the_setpoint() -> None:
+    h = HardTarget(10.0, "eq", tolerance=0.05, rho=2.0, lam=0.5)
+    ce = torch.tensor(1.0)
+    assert float(h(ce, torch.tensor(10.0))) == pytest.approx(1.0)  # at the setpoint
+    u = (11.0 - 10.0) / (10.0 * 0.05)  # 2 half-bands over
+    assert float(h(ce, torch.tensor(11.0))) == pytest.approx(1.0 + 0.5 * u + u * u)
+    le = HardTarget(10.0, "le", tolerance=0.04)
+    assert le.setpoint == pytest.approx(9.8)  # the middle of [9.6, 10]
+    assert float(le(ce, torch.tensor(9.0))) == pytest.approx(1.0)  # under: no penalty
+
+
+def test_the_dual_step_is_damped_and_bounded() -> None:
+    h = HardTarget(10.0, "eq", tolerance=0.05, step=0.5, lam_max=1.0)
+    h.update(10.5)  # 1 half-band over
+    assert h.lam == pytest.approx(0.5)
+    h.update(20.0)  # far over: clipped to 3 half-bands, and λ to its bound
+    assert h.lam == pytest.approx(1.0)
+    for _ in range(10):
+        h.update(5.0)
+    assert h.lam == pytest.approx(-1.0)  # eq may push up, within the bound
     le = HardTarget(10.0, "le", step=0.5)
     le.update(8.0)
     assert le.lam == 0.0  # under the budget costs nothing
@@ -44,7 +58,13 @@ def test_dual_ascent_moves_lambda_toward_the_target() -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"target_ms": 0.0}, {"target_ms": float("nan")}, {"target_ms": 1.0, "tolerance": 0.0}],
+    [
+        {"target_ms": 0.0},
+        {"target_ms": float("nan")},
+        {"target_ms": 1.0, "tolerance": 0.0},
+        {"target_ms": 1.0, "lam_max": 0.0},
+        {"target_ms": 1.0, "temperature": 0.0},
+    ],
 )
 def test_bad_targets_are_refused(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):

@@ -1,0 +1,145 @@
+"""What `hwlat search` shows and writes: the per-epoch progress, the `hwlat-arch/2`
+record and the summary table (the demo uses them too)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from searchers.core.checkpoint import Checkpoint
+from searchers.core.loop import Searcher, SearchResult
+from searchers.core.losses import HardTarget, LatencyLoss
+from searchers.latency import LatencyTable
+
+FORMAT = "hwlat-arch/2"
+ACCURACIES = (("argmax_acc", "argmax"), ("sampled_acc", "sampled"), ("mixed_acc", "mixed"))
+
+
+def epoch_line(row: dict[str, Any]) -> str:
+    """One line per epoch: what the supernet learnt and where the latency stands."""
+    accs = "  ".join(f"{label} {row[k]:.1%}" for k, label in ACCURACIES if k in row)
+    parts = [
+        f"epoch {row['epoch']}/{row['epochs']}" + (" (warm-up)" if row["warmup"] else ""),
+        f"loss {row['train_loss']:.3f}",
+        f"val acc {accs}",
+        f"p entropy {row['entropy']:.2f}",
+        f"E[LAT] {row['expected_ms']:.4f} ms",
+    ]
+    if "argmax_ms" in row:
+        parts.append(f"argmax {row['argmax_ms']:.4f} ms")
+    if "temperature" in row:
+        parts.append(f"τ {row['temperature']:.2f}")
+    parts.append(f"λ {row['latency_weight']:.2f}")
+    return "  ".join(parts)
+
+
+def run_with_progress(
+    s: Searcher, console: Console, checkpoint: Checkpoint | None = None
+) -> SearchResult:
+    epochs, done = s.config.epochs, s.epoch
+    columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console) as bar:
+        task = bar.add_task(f"{s.name} search", total=epochs, completed=done)
+
+        def show(row: dict[str, Any]) -> None:
+            bar.advance(task)
+            left = "selecting" if row["epoch"] == epochs else f"epoch {row['epoch'] + 1}/{epochs}"
+            bar.update(task, description=f"{s.name} search, {left}")
+            bar.console.print(epoch_line(row))
+
+        bar.update(task, description=f"{s.name} search, epoch {done + 1}/{epochs}")
+        return s.run(show, checkpoint)
+
+
+def export(
+    s: Searcher,
+    result: SearchResult,
+    table: LatencyTable,
+    latency: LatencyLoss | None,
+    c: Any,
+    device: str | None,
+) -> dict[str, Any]:
+    space, data = s.space, s.data
+    arch = space.arch_to_json(result.choices)
+    record: dict[str, Any] = {
+        "format": FORMAT,
+        "searcher": s.name,
+        "paper": s.paper,
+        **space.params(),
+        "arch": arch,
+        "table_ms": result.table_ms,
+        "proposed_ms": result.proposed_ms,
+        "target": target_record(latency),
+        "repair": result.repair,
+        "selection": {"how": result.selection["how"], "scored": result.selection["considered"]},
+        "shared_weights": {"search_val_acc": result.val_acc, "test_acc": result.test_acc},
+        "config": asdict(s.config),
+        "data": {
+            "dataset": data.name,
+            "data_seed": data.data_seed,
+            "batch_size": data.batch_size,
+            "train": len(data.train),
+            "search_val": len(data.val),
+            "test": len(data.test),
+        },
+        "table": table.meta,
+        "history": result.history,
+    }
+    if c is not None and device is not None:
+        est = c.estimate(device, {**space.params(), "arch": arch})
+        record["estimate"] = est.model_dump()
+    return record
+
+
+def target_record(latency: LatencyLoss | None) -> dict[str, Any]:
+    if latency is None:
+        return {"mode": "none"}
+    if isinstance(latency, HardTarget):
+        return {
+            "mode": "hard",
+            "target_ms": latency.target_ms,
+            "tolerance": latency.tolerance,
+            "constraint": latency.constraint,
+            "final_lambda": latency.lam,
+        }
+    return {"mode": "soft", "loss": latency.form, "target_ms": latency.target_ms}
+
+
+def print_summary(console: Console, record: dict[str, Any]) -> None:
+    t = Table(title=f"{record['searcher']} on {record['space']}@{record['resolution']}")
+    t.add_column("what")
+    t.add_column("value", justify="right")
+    target = record["target"]
+    if target.get("target_ms"):
+        t.add_row("target (table)", f"{target['target_ms']:.4f} ms ({target['mode']})")
+    e2e = target.get("end_to_end")
+    if e2e:
+        t.add_row("target end to end", f"{e2e['target_ms']:.4f} ms (calibrated)")
+    t.add_row("table latency", f"{record['table_ms']:.4f} ms")
+    repair = record.get("repair")
+    if repair:
+        t.add_row("search's own choice", f"{record['proposed_ms']:.4f} ms")
+        t.add_row("layers repaired", str(len(repair["changed"])))
+    est = record.get("estimate") or {}
+    if est.get("calibrated_ms"):
+        t.add_row("calibrated estimate", f"{est['calibrated_ms']:.4f} ms")
+    m = record.get("measured")
+    if m:
+        t.add_row("measured end to end", f"{m['median_ms']:.4f} ms ({m['where']})")
+        t.add_row("table vs measured", f"{record['table_ms'] / m['median_ms'] - 1:+.1%}")
+        if est.get("calibrated_ms"):
+            t.add_row("calibrated vs measured", f"{est['calibrated_ms'] / m['median_ms'] - 1:+.1%}")
+    shared = record["shared_weights"]
+    t.add_row("test accuracy, supernet weights", f"{shared['test_acc']:.1%}")
+    retrained = record.get("retrain") or {}
+    if retrained.get("test_acc") is not None:
+        t.add_row(
+            f"test accuracy, retrained {retrained['epochs']} epochs",
+            f"{retrained['test_acc']:.1%}",
+        )
+    console.print(t)
+    console.print("choices: " + " ".join(record["arch"]["choices"]))

@@ -1,0 +1,5 @@
+"""One file per NAS algorithm, each registered by name (`searchers._registry`)."""
+
+from searchers.algorithms import fbnet, proxyless
+
+__all__ = ["fbnet", "proxyless"]

@@ -1,0 +1,152 @@
+"""Mixed ops: one searchable decision holding every legal candidate, run by *mode*.
+
+A searcher never sets fields on a mixed op; it passes a mode with every forward
+(`MixedOp.forward(x, mode)`), so two ways of running cannot silently override each
+other. The modes, and who uses them:
+
+| mode | runs | memory | used by |
+|---|---|---|---|
+| `Single(i)` | candidate i only | one path | ProxylessNAS weight step, SPOS, evaluation |
+| `Weighted(w)` | Σ_i w_i·o_i(x) over all | grows with candidates | FBNet, DARTS |
+| `Gates(paths, hot, g)` | o_hot(x), ∂L/∂g_j for all j | one path (+recompute) | ProxylessNAS |
+| `HardGumbel(i, w)` | w_i·o_i(x), w one-hot straight-through | one path | GDAS, FBNet `hard` |
+| `Partial(w, k)` | Σ_i w_i·o_i on 1/k of the channels, the rest bypass | 1/k | PC-DARTS |
+
+Indices are into the op's legal candidates (`paths`), in table-column order
+(`columns[i]` is candidate i's column in the latency table).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from profiler.blocks import build_module
+from profiler.ops import OpSpec
+from searchers.spaces.base import Layer
+
+
+@dataclass(frozen=True)
+class Single:
+    index: int
+
+
+@dataclass(frozen=True)
+class Weighted:
+    weights: torch.Tensor  # one per legal candidate
+
+
+@dataclass(frozen=True)
+class Gates:
+    paths: tuple[int, ...]  # the candidates whose gate gradient is wanted
+    hot: int  # position in `paths` of the one that runs
+    gates: torch.Tensor  # one per path: value one-hot, gradient to the probabilities
+
+
+@dataclass(frozen=True)
+class HardGumbel:
+    index: int  # the sampled candidate
+    weights: torch.Tensor  # one per legal candidate: value one-hot, soft gradient
+
+
+@dataclass(frozen=True)
+class Partial:
+    weights: torch.Tensor  # one per legal candidate
+    k: int  # 1/k of the channels go through the candidates
+
+
+Mode = Single | Weighted | Gates | HardGumbel | Partial
+
+
+class _GatedPaths(torch.autograd.Function):
+    """out = Σ_j g_j·o_j(x) with one-hot g, computed as o_hot(x); grads for x and all g_j."""
+
+    @staticmethod
+    def forward(
+        ctx: Any, x: torch.Tensor, gates: torch.Tensor, mixed: MixedOp, mode: Gates
+    ) -> torch.Tensor:
+        detached = x.detach().requires_grad_(x.requires_grad)
+        with torch.enable_grad():
+            out = mixed.candidates[mode.paths[mode.hot]](detached)
+        ctx.save_for_backward(detached, out)
+        ctx.mixed, ctx.mode = mixed, mode
+        return out.detach()
+
+    @staticmethod
+    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[Any, ...]:
+        detached, out = ctx.saved_tensors
+        mixed: MixedOp = ctx.mixed
+        mode: Gates = ctx.mode
+        grad_x = None
+        if detached.requires_grad:  # only the hot path carries the gradient to x
+            (grad_x,) = torch.autograd.grad(out, detached, grad_out, only_inputs=True)
+        grads = []
+        with torch.no_grad():  # recompute every other path: dL/dg_j = <dL/dout, o_j(x)>
+            for j, p in enumerate(mode.paths):
+                o = out if j == mode.hot else mixed.candidates[p](detached)
+                grads.append((o * grad_out).sum())
+        return grad_x, torch.stack(grads), None, None
+
+
+class MixedOp(nn.Module):
+    """The legal candidates of one layer (or cell edge), each its own module."""
+
+    def __init__(self, layer: Layer, columns: Sequence[str], channels_div: int = 1):
+        super().__init__()
+        self.name = layer.name
+        self.columns = [list(columns).index(c.name) for c in layer.legal]  # table column per path
+        ops = [c.op for c in layer.legal if c.op is not None]
+        self.k = channels_div
+        self.candidates = nn.ModuleList(build_module(_narrow(op, channels_div)) for op in ops)
+        self.stride = _stride(ops[0])
+
+    def forward(self, x: torch.Tensor, mode: Mode) -> torch.Tensor:
+        match mode:
+            case Single(index=i):
+                return self.candidates[i](x)
+            case Weighted(weights=w):
+                return sum(wi * op(x) for wi, op in zip(w, self.candidates, strict=True))
+            case Gates():
+                return _GatedPaths.apply(x, mode.gates, self, mode)
+            case HardGumbel(index=i, weights=w):
+                # value: o_i(x); gradient: ∂L/∂w_i = <∂L/∂out, o_i(x)> (GDAS)
+                return w[i] * self.candidates[i](x)
+            case Partial():
+                return self._partial(x, mode)
+        raise TypeError(f"{self.name}: unknown mode {mode!r}")
+
+    def _partial(self, x: torch.Tensor, mode: Partial) -> torch.Tensor:
+        """PC-DARTS: 1/k of the channels through the weighted candidates, the others
+        bypass (max-pooled when the edge reduces), then a channel shuffle."""
+        if mode.k != self.k:
+            raise ValueError(f"{self.name}: built for 1/{self.k} of the channels, got k={mode.k}")
+        c = x.shape[1] // mode.k
+        part, rest = x[:, :c], x[:, c:]
+        y = sum(w * op(part) for w, op in zip(mode.weights, self.candidates, strict=True))
+        if self.stride > 1:
+            rest = F.max_pool2d(rest, 2, 2, ceil_mode=rest.shape[-1] % 2 == 1)
+        out = torch.cat([y, rest], dim=1)
+        n, ch, h, w = out.shape
+        # (N, k, C/k, H, W) -> (N, C/k, k, H, W): interleave the processed and bypassed parts
+        return out.view(n, mode.k, ch // mode.k, h, w).transpose(1, 2).reshape(n, ch, h, w)
+
+
+def _stride(op: OpSpec) -> int:
+    return int(op.p.get("s", 1))
+
+
+def _narrow(op: OpSpec, k: int) -> OpSpec:
+    """The op on 1/k of its channels (PC-DARTS); DARTS edge ops keep their width."""
+    if k == 1:
+        return op
+    params = dict(op.params)
+    for name in ("c", "cin", "cout"):
+        if name in params:
+            params[name] = int(params[name]) // k
+    n, c, h, w = op.shape
+    return OpSpec.make(op.kind, (n, c // k, h, w), op.dtype, **params)

@@ -1,0 +1,72 @@
+"""The contract every registered searcher keeps (a new algorithm joins by registering):
+a tiny search on a tiny space learns something, exports an architecture that rebuilds
+into exactly its ops, lands inside the latency constraint, reports per-epoch figures,
+and is deterministic under its seed."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+import torch
+
+from searchers._registry import create_searcher, list_searchers, searcher_class
+from searchers.core.loop import SearchResult
+from searchers.core.losses import HardTarget
+from searchers.data import Data
+from searchers.latency import LatencyTable
+
+
+def _tiny(name: str, table: LatencyTable, data: Data, seed: int = 0) -> SearchResult:
+    lo, hi = table.bounds()
+    config = replace(
+        searcher_class(name).Config(), epochs=2, warmup_epochs=1, bn_calib_batches=1, seed=seed
+    )
+    hard = HardTarget(lo + 0.3 * (hi - lo), "eq", 0.05)
+    s = create_searcher(name, table=table, data=data, config=config, latency=hard)
+    result = s.run()
+    assert hard.satisfied(result.table_ms), (name, result.table_ms, hard.target_ms)
+    return result
+
+
+@pytest.mark.parametrize("name", list_searchers())
+def test_contract(name: str, tiny_table: LatencyTable, tiny_data: Data) -> None:
+    result = _tiny(name, tiny_table, tiny_data)
+    space = tiny_table.space
+    arch = space.arch_to_json(result.choices)
+    child = space.build_child(arch)
+    assert child.specs == space.arch_ops(arch)  # type: ignore[attr-defined]
+    assert child(torch.randn(2, 3, 16, 16)).flatten(1).shape == (2, space.classes)
+    assert tiny_table.exact(result.columns) == pytest.approx(result.table_ms)
+    assert [row["epoch"] for row in result.history] == [1, 2]
+    for row in result.history:
+        assert {"train_loss", "entropy", "expected_ms", "latency_weight", "argmax_acc"} <= set(row)
+        assert 0.0 <= row["argmax_acc"] <= 1.0
+    assert 0.0 <= result.test_acc <= 1.0 and 0.0 <= result.val_acc <= 1.0
+    again = _tiny(name, tiny_table, tiny_data)
+    assert again.columns == result.columns and _figures(again) == _figures(result)
+    a, b = (
+        create_searcher(name, table=tiny_table, data=tiny_data, config=c, latency=None)
+        for c in (searcher_class(name).Config(seed=0), searcher_class(name).Config(seed=1))
+    )
+    first = next(iter(a.net.state_dict().values()))
+    assert not torch.equal(first, next(iter(b.net.state_dict().values())))  # seeded init
+
+
+def _figures(result: SearchResult) -> list[dict[str, object]]:
+    """The history without wall times."""
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in result.history]
+
+
+def test_registry_names_and_errors(tiny_table: LatencyTable, tiny_data: Data) -> None:
+    assert {"proxyless", "fbnet"} <= set(list_searchers())
+    with pytest.raises(ValueError, match="searcher: unknown searcher 'enas'"):
+        create_searcher("enas")
+    with pytest.raises(ValueError, match="takes a ProxylessConfig"):
+        create_searcher(
+            "proxyless",
+            table=tiny_table,
+            data=tiny_data,
+            config=searcher_class("fbnet").Config(),
+            latency=None,
+        )

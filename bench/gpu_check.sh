@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU paths on a machine with a CUDA GPU, in one go (sized for one short lease):
 #   1. what the machine is (GPU, clocks, torch/CUDA, onnxruntime's providers);
-#   2. the tests that need a GPU, with the runtime and timing tests around them;
+#   2. the tests that need a GPU, with the runtime and timing tests around them, and a
+#      tiny search of every registered searcher with its supernet on the GPU;
 #   3. bench/predictor_accuracy.py on torch-cuda: sampled ops, a space and networks
 #      measured through service + agent, predictors trained, networks validated;
 #   4. bench/measurement_retest.py on torch-cuda: how far GPU labels repeat.
@@ -41,7 +42,8 @@ print(\"torch\", torch.__version__, \"cuda\", torch.version.cuda, torch.cuda.get
 print(\"onnxruntime\", ort.__version__, ort.get_available_providers())'"
 step tests "$py" -m pytest -q -p no:cacheprovider -rs \
     tests/devices/test_runtimes.py tests/profiler/test_timing.py tests/hwlat/test_profile_cmd.py \
-    "tests/devices/test_agent_reliability.py::test_torch_cuda_agent_measures_a_space_and_networks"
+    "tests/devices/test_agent_reliability.py::test_torch_cuda_agent_measures_a_space_and_networks" \
+    "tests/searchers/test_registry.py::test_contract_on_cuda"
 step predictors "$py" bench/predictor_accuracy.py --runtime "$runtime" --kinds "${KINDS:-mbconv}" \
     --samples "$samples" --networks "$networks" --agent-timeout "$agent_timeout"
 if [ "$retest_n" -gt 0 ]; then

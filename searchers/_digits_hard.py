@@ -5,12 +5,17 @@ search cannot be told apart from a random pick on it. Each of the 1 797 digits g
 `COPIES` images on a 32x32 canvas, every one drawn from a fixed seed (the data set is
 the same in every process and on every machine with this torch):
 
-- a random affine warp: rotation ±30°, scale 0.7–1.1, shear ±0.3, shift ±12% of the side;
-- a second, different digit behind it at 35–60% intensity, warped and shifted on its
+- a random affine warp: rotation ±20°, scale 0.85–1.1, shear ±0.15, shift ±8% of the side;
+- a second, different digit behind it at 20–40% intensity, warped and shifted on its
   own (a distractor the network must learn to ignore);
-- with probability 0.6, an occluding rectangle of 20–40% of the side, filled with a
+- with probability 0.4, an occluding rectangle of 15–30% of the side, filled with a
   random grey level;
-- Gaussian pixel noise, σ = 0.25, then clipped to [0, 1].
+- Gaussian pixel noise, σ = 0.15, then clipped to [0, 1].
+
+What it gives (proxyless-mobile@32, width 0.35, random architectures at 0.151 ms of
+this VM's ort-cpu table, trained from scratch for 6 epochs, lr 0.05): 48–91% test
+accuracy, where plain digits gives 95–97%; a stronger version (±30°, noise 0.25, a
+brighter distractor) left most of them near 30%.
 
 Nothing is downloaded; the whole set is made in about a second and kept for the process.
 """
@@ -26,6 +31,13 @@ import torch.nn.functional as F
 COPIES = 4
 CANVAS = 32
 SEED = 20261204
+ROTATE = math.pi / 9  # ±20°
+SCALE = (0.85, 1.1)
+SHEAR = 0.15
+SHIFT = 0.08  # of the side
+DISTRACTOR = (0.2, 0.4)  # intensity of the digit behind
+OCCLUDE = (0.4, 0.15, 0.3)  # probability, side range
+NOISE = 0.15
 
 
 @lru_cache(maxsize=1)
@@ -41,13 +53,14 @@ def digits_hard() -> tuple[torch.Tensor, torch.Tensor]:
     n = len(labels)
     images = []
     for _ in range(COPIES):
-        digit = _warp(base, gen, shift=0.12)
+        digit = _warp(base, gen, shift=SHIFT)
         other = _distractors(labels, gen)
         behind = _warp(base[other], gen, shift=0.35)
-        strength = 0.35 + 0.25 * torch.rand(n, 1, 1, 1, generator=gen)
+        lo, hi = DISTRACTOR
+        strength = lo + (hi - lo) * torch.rand(n, 1, 1, 1, generator=gen)
         img = torch.maximum(digit, strength * behind)
         img = _occlude(img, gen)
-        img = img + 0.25 * torch.randn(img.shape, generator=gen)
+        img = img + NOISE * torch.randn(img.shape, generator=gen)
         images.append(img.clamp(0.0, 1.0))
     x = torch.cat(images).expand(-1, 3, -1, -1).contiguous()  # grey -> 3 channels
     return x, labels.repeat(COPIES)
@@ -60,9 +73,9 @@ def _warp(img: torch.Tensor, gen: torch.Generator, shift: float) -> torch.Tensor
     def uniform(lo: float, hi: float) -> torch.Tensor:
         return lo + (hi - lo) * torch.rand(n, generator=gen)
 
-    angle = uniform(-math.pi / 6, math.pi / 6)
-    scale = uniform(0.7, 1.1)
-    shear = uniform(-0.3, 0.3)
+    angle = uniform(-ROTATE, ROTATE)
+    scale = uniform(*SCALE)
+    shear = uniform(-SHEAR, SHEAR)
     tx, ty = uniform(-2 * shift, 2 * shift), uniform(-2 * shift, 2 * shift)  # grid is [-1, 1]
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
     theta = torch.stack(
@@ -91,8 +104,9 @@ def _occlude(img: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """With probability 0.6, a grey rectangle of 20-40% of the side at a random place."""
     n, _, h, w = img.shape
     out = img.clone()
-    hit = torch.rand(n, generator=gen) < 0.6
-    sides = (torch.rand(n, 2, generator=gen) * 0.2 + 0.2) * h
+    p, lo, hi = OCCLUDE
+    hit = torch.rand(n, generator=gen) < p
+    sides = (torch.rand(n, 2, generator=gen) * (hi - lo) + lo) * h
     corners = torch.rand(n, 2, generator=gen)
     grey = torch.rand(n, generator=gen)
     for i in torch.nonzero(hit).flatten().tolist():

@@ -64,7 +64,8 @@ class Searcher(ABC):
     name: ClassVar[str]
     paper: ClassVar[str] = ""
     Config: ClassVar[type[SearchConfig]] = SearchConfig
-    space_kind: ClassVar[type[SearchSpace]] = ChainSpace  # the spaces its supernet takes
+    # the spaces its supernet takes (a plain `type`: the space kinds are abstract classes)
+    space_kind: ClassVar[type] = ChainSpace
 
     def __init__(
         self,

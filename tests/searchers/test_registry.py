@@ -70,3 +70,21 @@ def test_registry_names_and_errors(tiny_table: LatencyTable, tiny_data: Data) ->
             config=searcher_class("fbnet").Config(),
             latency=None,
         )
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+@pytest.mark.parametrize("name", list_searchers())
+def test_contract_on_cuda(name: str, tiny_table: LatencyTable, tiny_data: Data) -> None:
+    """The same tiny search with the supernet on the GPU: it lands inside the target and
+    chooses what the CPU run chooses within the search's own noise (the kernels differ)."""
+    lo, hi = tiny_table.bounds()
+    hard = HardTarget(lo + 0.3 * (hi - lo), "eq", 0.05)
+    config = replace(searcher_class(name).Config(), epochs=2, warmup_epochs=1)
+    s = create_searcher(
+        name, table=tiny_table, data=tiny_data, config=config, latency=hard, device="cuda"
+    )
+    assert next(s.net.parameters()).is_cuda
+    result = s.run()
+    assert hard.satisfied(result.table_ms)
+    assert all(0.0 <= row["argmax_acc"] <= 1.0 for row in result.history)

@@ -57,8 +57,8 @@ def new_api(kind: str, k: int, table: Any, bs: int) -> dict[str, Callable[[], An
     import torch
 
     from searchers import data as datasets
-    from searchers._registry import create_searcher, searcher_class
     from searchers.core.losses import SoftLatency
+    from searchers.registry import create_searcher, searcher_class
 
     data = datasets.load("digits", 32, bs)
     name, _, mode = kind.partition(" ")

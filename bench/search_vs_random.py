@@ -13,7 +13,9 @@ median, the random spread, and wall time. Nothing in the search reads the test s
         --seeds 3 --random 8 --dataset digits-hard --retrain-epochs 10 --jobs 2
 
 Searches and retrainings run in `--jobs` processes (one torch thread each); every unit is
-deterministic under its seed, so the figures do not depend on `--jobs`.
+deterministic under its seed, so the figures do not depend on `--jobs`. `--reuse
+FILE.json` takes the searched and random architectures of an earlier run and only
+retrains them (other retraining settings, the same architectures).
 """
 
 from __future__ import annotations
@@ -30,10 +32,10 @@ from typing import Any
 import torch
 
 from searchers import data as datasets
-from searchers._registry import create_searcher, searcher_class
 from searchers.core.config import apply_sets
 from searchers.core.losses import HardTarget
 from searchers.latency import LatencyTable
+from searchers.registry import create_searcher, searcher_class
 from searchers.retrain import retrain
 from searchers.spaces import SearchSpace, create_space
 
@@ -147,37 +149,22 @@ def main() -> None:
     ap.add_argument("--retrain-seeds", type=int, default=2)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--json", type=Path, help="write every figure here")
+    ap.add_argument("--reuse", type=Path, help="retrain the architectures of an earlier --json")
     args = ap.parse_args()
     names = args.searcher.split(",")
     t0 = time.perf_counter()
-    pool = random_pool(args)
-    if len(pool) < args.random:
-        sys.exit(f"only {len(pool)} random architectures inside the window; widen --tolerance")
-    units = [(args, n, s) for n in names for s in range(args.seeds)]
     with ProcessPoolExecutor(args.jobs) as ex:
-        searched = []
-        for row in ex.map(search_unit, *zip(*units, strict=True)):
-            searched.append(row)  # one line per finished unit: long runs show progress
-            print(
-                f"searched {row['group']} seed {row['seed']}: {row['table_ms']:.4f} ms, "
-                f"{row['search_s']:.0f} s",
-                file=sys.stderr,
-                flush=True,
-            )
+        if args.reuse:  # the architectures of an earlier run, retrained with these settings
+            rows = [
+                {k: v for k, v in r.items() if k in KEPT}
+                for r in json.loads(args.reuse.read_text())["rows"]
+            ]
+            names = list(dict.fromkeys(r["group"] for r in rows if r["group"] != "random"))
+            args.searcher = ",".join(names)
+        else:
+            rows = search_all(args, ex, names) + random_pool(args)
         t_search = time.perf_counter() - t0
-        rows = searched + pool
-        trained = []
-        for row, t in zip(
-            rows,
-            ex.map(retrain_unit, [args] * len(rows), [r["choices"] for r in rows]),
-            strict=True,
-        ):
-            trained.append(t)
-            print(
-                f"retrained {row['group']} {row['seed']}: {t['test_acc']}, {t['retrain_s']:.0f} s",
-                file=sys.stderr,
-                flush=True,
-            )
+        trained = retrain_all(args, ex, rows)
     for row, t in zip(rows, trained, strict=True):
         row.update(t, acc=statistics.mean(t["test_acc"]))
     summary = summarise(rows, names)
@@ -187,6 +174,38 @@ def main() -> None:
         given = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
         record = {"args": given, "rows": rows, "summary": summary, "wall_s": wall}
         args.json.write_text(json.dumps(record, indent=1))
+
+
+# what --reuse keeps of an earlier run's rows: the architectures and how they were found
+KEPT = ("group", "seed", "choices", "table_ms", "proposed_ms", "repaired", "supernet_test_acc",
+        "last_epoch", "search_s")  # fmt: skip
+
+
+def search_all(
+    args: argparse.Namespace, ex: ProcessPoolExecutor, names: list[str]
+) -> list[dict[str, Any]]:
+    pool = random_pool(args)  # first: a window too narrow fails before hours of search
+    if len(pool) < args.random:
+        sys.exit(f"only {len(pool)} random architectures inside the window; widen --tolerance")
+    units = [(args, n, s) for n in names for s in range(args.seeds)]
+    searched = []
+    for row in ex.map(search_unit, *zip(*units, strict=True)):
+        searched.append(row)  # one line per finished unit: long runs show progress
+        print(f"searched {row['group']} seed {row['seed']}: {row['table_ms']:.4f} ms, "
+              f"{row['search_s']:.0f} s", file=sys.stderr, flush=True)  # fmt: skip
+    return searched + pool
+
+
+def retrain_all(
+    args: argparse.Namespace, ex: ProcessPoolExecutor, rows: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    trained = []
+    jobs = ex.map(retrain_unit, [args] * len(rows), [r["choices"] for r in rows])
+    for row, t in zip(rows, jobs, strict=True):
+        trained.append(t)
+        print(f"retrained {row['group']} {row['seed']}: {t['test_acc']}, {t['retrain_s']:.0f} s",
+              file=sys.stderr, flush=True)  # fmt: skip
+    return trained
 
 
 def report(

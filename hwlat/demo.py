@@ -40,10 +40,10 @@ from hwlat.verify import measure_on_device
 from latency_service.client import HwlatClient
 from latency_service.predictors.calibration import estimate
 from searchers import data as datasets
-from searchers._registry import create_searcher, searcher_class
 from searchers.cli import print_overview
 from searchers.core.losses import HardTarget
 from searchers.latency import LatencyTable
+from searchers.registry import create_searcher, searcher_class
 from searchers.retrain import retrain
 from searchers.spaces import SearchSpace, create_space
 

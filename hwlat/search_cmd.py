@@ -26,12 +26,12 @@ from hwlat.verify import measure_here, measure_on_device
 from latency_service.cli import DEFAULT_SERVER, Admin, Server, Token, client
 from latency_service.predictors.calibration import table_for
 from searchers import data as datasets
-from searchers._registry import create_searcher, list_searchers, searcher_class
 from searchers.cli import make_space
 from searchers.core.checkpoint import Checkpoint
 from searchers.core.config import SearchConfig, apply_sets, describe
 from searchers.core.losses import LOSSES, HardTarget, LatencyLoss, SoftLatency
 from searchers.latency import LatencyTable
+from searchers.registry import create_searcher, list_searchers, searcher_class
 from searchers.retrain import DEFAULT_LR, retrain
 from searchers.spaces import SearchSpace
 
@@ -83,7 +83,7 @@ def search(
     sets: Annotated[list[str] | None, Opt("--set", help="Any option KEY=VALUE.")] = None,
     help_options: Annotated[bool, Opt("--help-options", help="List NAME's options.")] = False,
     allow_predicted: Annotated[bool, Opt("--allow-predicted")] = False,
-    retrain_epochs: Annotated[int, Opt("--retrain-epochs", min=0)] = 2,
+    retrain_epochs: Annotated[int, Opt("--retrain-epochs", min=0)] = 8,
     retrain_lr: Annotated[float, Opt("--retrain-lr")] = DEFAULT_LR,
     checkpoint: Annotated[Path | None, Opt("--checkpoint", help="Save the search here.")] = None,
     resume: Annotated[bool, Opt("--resume", help="Continue from --checkpoint.")] = False,

@@ -1,4 +1,4 @@
-"""One file per NAS algorithm, each registered by name (`searchers._registry`)."""
+"""One file per NAS algorithm, each registered by name (`searchers.registry`)."""
 
 from searchers.algorithms import fbnet, proxyless
 

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from searchers._registry import register_searcher
 from searchers.core.arch import masked_softmax
 from searchers.core.config import SearchConfig, option
 from searchers.core.evaluate import accuracy
@@ -34,6 +33,7 @@ from searchers.core.loop import Searcher
 from searchers.core.losses import SoftLatency
 from searchers.core.mixed import HardGumbel, Mode, Weighted
 from searchers.core.selectors import SampleSelector, Selector
+from searchers.registry import register_searcher
 
 PAPER_EPOCHS = 90
 

@@ -29,10 +29,10 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from searchers._registry import register_searcher
 from searchers.core.config import SearchConfig, option
 from searchers.core.loop import Searcher
 from searchers.core.mixed import Gates, Mode
+from searchers.registry import register_searcher
 
 SAMPLED_PATHS = 3  # paths from p scored per epoch for `sampled_acc`
 

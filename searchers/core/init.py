@@ -24,6 +24,8 @@ Two remedies from the literature, both on by default:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
 from torch import nn
 
@@ -52,10 +54,11 @@ def share_candidate_init(candidates: nn.ModuleList) -> int:
 
 
 @torch.no_grad()
-def zero_residual_bn(candidates: nn.ModuleList) -> int:
-    """γ = 0 on the last BN of every residual MBConv; returns how many."""
+def zero_residual_bn(modules: Iterable[nn.Module]) -> int:
+    """γ = 0 on the last BN of every residual MBConv among `modules` (a layer's
+    candidates, or `net.modules()` of a whole child); returns how many."""
     count = 0
-    for c in candidates:
+    for c in modules:
         if isinstance(c, MBConv) and c.residual:
             bn = c.project[1]
             assert isinstance(bn, nn.BatchNorm2d)

@@ -10,11 +10,11 @@ from dataclasses import replace
 import pytest
 import torch
 
-from searchers._registry import create_searcher, list_searchers, searcher_class
 from searchers.core.loop import SearchResult
 from searchers.core.losses import HardTarget
 from searchers.data import Data
 from searchers.latency import LatencyTable
+from searchers.registry import create_searcher, list_searchers, searcher_class
 
 
 def _tiny(name: str, table: LatencyTable, data: Data, seed: int = 0) -> SearchResult:

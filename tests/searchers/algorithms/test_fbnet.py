@@ -7,10 +7,10 @@ import itertools
 
 import pytest
 
-from searchers._registry import create_searcher, searcher_class
 from searchers.core.losses import HardTarget, SoftLatency
 from searchers.data import Data
 from searchers.latency import LatencyTable
+from searchers.registry import create_searcher, searcher_class
 
 
 def test_temperature_goes_from_start_to_end_over_the_searched_epochs(

@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from searchers._registry import create_searcher, searcher_class
 from searchers.core.losses import HardTarget
 from searchers.data import Data
 from searchers.latency import LatencyTable
+from searchers.registry import create_searcher, searcher_class
 
 
 @pytest.mark.parametrize("mode", ["full_v2", "two"])

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from searchers._registry import list_searchers, searcher_class
 from searchers.core.config import SearchConfig, apply_sets, describe
+from searchers.registry import list_searchers, searcher_class
 
 
 def test_sets_are_parsed_by_the_field_type() -> None:

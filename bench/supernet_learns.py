@@ -88,7 +88,11 @@ def main() -> None:
     for lr in (0.005, 0.05):
         t0 = time.perf_counter()
         rows.append(
-            (f"one fixed path alone, lr {lr}", fixed_curve(args, lr), time.perf_counter() - t0)
+            (
+                f"one fixed path alone (retrain), lr {lr}",
+                fixed_curve(args, lr),
+                time.perf_counter() - t0,
+            )
         )
     width = max(len(r[0]) for r in rows)
     print(

@@ -104,7 +104,11 @@ def test_help_options_lists_every_option_with_its_source(
 def _killed_mid_epoch(argv: list[str], ckpt: Path) -> None:
     """Run the search in another process and SIGKILL it once a checkpoint taken inside an
     epoch after the warm-up is on disk."""
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    # The same torch thread count as this process (an earlier test's torch-cpu runtime may
+    # have set it): a float sum split over another number of threads rounds differently,
+    # and the architecture after the resume would follow the rounding, not the resume.
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+           "OMP_NUM_THREADS": str(torch.get_num_threads())}  # fmt: skip
     proc = subprocess.Popen([sys.executable, "-m", "hwlat.cli", *argv], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     deadline = time.monotonic() + 300

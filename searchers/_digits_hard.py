@@ -12,10 +12,11 @@ the same in every process and on every machine with this torch):
   random grey level;
 - Gaussian pixel noise, σ = 0.15, then clipped to [0, 1].
 
-What it gives (proxyless-mobile@32, width 0.35, random architectures at 0.151 ms of
-this VM's ort-cpu table, trained from scratch for 6 epochs, lr 0.05): 48–91% test
-accuracy, where plain digits gives 95–97%; a stronger version (±30°, noise 0.25, a
-brighter distractor) left most of them near 30%.
+What it gives (proxyless-mobile@32, width 0.35, 8 random architectures at 0.168 ms of
+this VM's ort-cpu table, trained from scratch by `searchers.retrain`, lr 0.05, test
+split): 83–88% after 2 epochs and 91–93% after 6, where plain digits gives 95–97%
+(docs/BENCHMARKS.md, "Search vs random"). A stronger version (±30°, noise 0.25, a
+brighter distractor) left most architectures near 30% after 8 epochs.
 
 Nothing is downloaded; the whole set is made in about a second and kept for the process.
 """

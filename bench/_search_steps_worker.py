@@ -5,12 +5,14 @@
 which it has. For each searcher (ProxylessNAS `full_v2` and `two`, FBNet) and each k, the
 supernet is cut to the first k candidates of every layer and timed: a weight step, an
 architecture step, and the latency term alone; memory is what autograd saves for the
-backward pass plus the gradients left (the same function for both trees, defined here).
+backward pass plus the gradients left (`searchers/core/memory.py` of this checkout,
+loaded by path, for both trees).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import statistics
 import sys
@@ -22,25 +24,15 @@ from typing import Any
 KINDS = ("proxyless full_v2", "proxyless two", "fbnet")
 
 
-def step_memory(step: Callable[[], Any], model: Any) -> int:
-    import torch
-
-    seen: dict[int, int] = {}
-
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        storage = t.untyped_storage()
-        seen[storage.data_ptr()] = storage.nbytes()
-        return t
-
-    for p in model.parameters():
-        p.grad = None
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        step()
-    grads = sum(
-        p.grad.numel() * p.grad.element_size() for p in model.parameters() if p.grad is not None
-    )
-    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
-    return sum(n for ptr, n in seen.items() if ptr not in params) + grads
+def load_step_memory() -> Callable[[Callable[[], Any], Any], int]:
+    """`searchers/core/memory.py`'s `step_memory` of the tree this script lives in, loaded by
+    path (it imports only torch), so both trees are measured by the same function."""
+    path = Path(__file__).resolve().parents[1] / "searchers" / "core" / "memory.py"
+    spec = importlib.util.spec_from_file_location("_bench_step_memory", path)
+    assert spec is not None and spec.loader is not None  # a file that exists in this checkout
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.step_memory  # type: ignore[no-any-return]
 
 
 def flops_table(space: Any) -> Any:
@@ -143,6 +135,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
+    step_memory = load_step_memory()
     from searchers.spaces import create_space
 
     # told by the files: hwlat's editable install would resolve `searchers.core` to this

@@ -38,10 +38,10 @@ VARIANTS = {  # name: (shared_init, zero_residual_bn, lr)
 }
 
 
-def supernet_curve(args: argparse.Namespace, shared: bool, zero: bool, lr: float) -> list[float]:
-    space = create_space("proxyless-mobile", resolution=32, width=args.width, classes=10)
-    table = LatencyTable.from_file(args.lut, space)
-    data = datasets.load(args.dataset, 32, 64, args.data_seed)
+def supernet_curve(
+    args: argparse.Namespace, table: LatencyTable, data: datasets.Data, shared: bool, zero: bool,
+    lr: float,
+) -> list[float]:  # fmt: skip
     config = replace(
         searcher_class("proxyless").Config(),
         epochs=args.epochs,
@@ -57,11 +57,11 @@ def supernet_curve(args: argparse.Namespace, shared: bool, zero: bool, lr: float
     return [h["sampled_acc"] for h in searcher.history]
 
 
-def fixed_curve(args: argparse.Namespace, lr: float) -> list[float]:
-    space = create_space("proxyless-mobile", resolution=32, width=args.width, classes=10)
-    data = datasets.load(args.dataset, 32, 64, args.data_seed)
-    arch = space.random_arch(seed=args.seed)
-    return retrain(space, arch, data, args.epochs, lr, args.seed).val_acc
+def fixed_curve(
+    args: argparse.Namespace, table: LatencyTable, data: datasets.Data, lr: float
+) -> list[float]:
+    arch = table.space.random_arch(seed=args.seed)
+    return retrain(table.space, arch, data, args.epochs, lr, args.seed).val_acc
 
 
 def main() -> None:
@@ -79,10 +79,13 @@ def main() -> None:
     print(
         f"proxyless-mobile@32 w{args.width}, {args.dataset}; search-validation accuracy per epoch"
     )
+    space = create_space("proxyless-mobile", resolution=32, width=args.width, classes=10)
+    table = LatencyTable.from_file(args.lut, space)
+    data = datasets.load(args.dataset, 32, 64, args.data_seed)
     rows: list[tuple[str, list[float], float]] = []
     for name, (shared, zero, lr) in VARIANTS.items():
         t0 = time.perf_counter()
-        rows.append((f"uniform paths, {name}", supernet_curve(args, shared, zero, lr),
+        rows.append((f"uniform paths, {name}", supernet_curve(args, table, data, shared, zero, lr),
                      time.perf_counter() - t0))  # fmt: skip
         print(f"  done: {rows[-1][0]}", file=sys.stderr, flush=True)
     for lr in (0.005, 0.05):
@@ -90,7 +93,7 @@ def main() -> None:
         rows.append(
             (
                 f"one fixed path alone (retrain), lr {lr}",
-                fixed_curve(args, lr),
+                fixed_curve(args, table, data, lr),
                 time.perf_counter() - t0,
             )
         )

@@ -102,7 +102,8 @@ def _distractors(labels: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 
 
 def _occlude(img: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """With probability 0.6, a grey rectangle of 20-40% of the side at a random place."""
+    """With probability OCCLUDE[0], a grey rectangle of OCCLUDE[1]-OCCLUDE[2] of the side at a
+    random place."""
     n, _, h, w = img.shape
     out = img.clone()
     p, lo, hi = OCCLUDE

@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import pytest
 import torch
+from torch import nn
 
+import searchers.retrain as retrain_module
 from profiler.blocks import MBConv
 from searchers.core.init import zero_residual_bn
 from searchers.data import Data
@@ -21,6 +25,23 @@ def test_a_child_starts_with_its_residual_blocks_as_the_identity(
     block = residual[0].eval()
     x = torch.randn(2, block.project[0].out_channels, 4, 4)
     assert torch.allclose(block(x), x)
+
+
+def test_retrain_starts_the_child_with_zeroed_residual_bn(
+    small_space: SearchSpace, small_data: Data, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    zeroed: list[int] = []
+
+    def spy(modules: Iterable[nn.Module]) -> int:
+        zeroed.append(zero_residual_bn(modules))
+        return zeroed[-1]
+
+    monkeypatch.setattr(retrain_module, "zero_residual_bn", spy)
+    arch = small_space.random_arch(seed=1)
+    retrain(small_space, arch, small_data, epochs=1, lr=0.05)
+    net = small_space.build_child(arch)
+    assert zeroed == [sum(isinstance(m, MBConv) and m.residual for m in net.modules())]
+    assert zeroed[0] > 0
 
 
 def test_retrain_reports_a_curve_and_a_test_accuracy(

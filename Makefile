@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.hwlat-installed
 
-.PHONY: setup test lint typecheck pytest demo clean
+.PHONY: setup test test-fast lint typecheck pytest demo clean
 
 setup: $(STAMP)
 
@@ -26,6 +26,12 @@ pytest: setup
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest
+
+# Everything but the tests marked `slow` (each over 10 s), in under 3 minutes: the loop
+# while working. `make test` runs them all and is what CI runs.
+test-fast: setup
+	$(BIN)/ruff check .
+	$(BIN)/pytest -q -m "not slow"
 
 # `make demo DEMO_ARGS=--keep-serving` keeps the service and its dashboard up until Ctrl-C
 demo: setup

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from hwlat.validate import sample_archs, spread_archs
+from hwlat.end_to_end import sample_archs, spread_archs
 from latency_service.client import HwlatClient
 from profiler.sampling import sample_ops
 from searchers.spaces import create_space

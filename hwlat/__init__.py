@@ -1,3 +1,5 @@
 """hwlat: hardware-latency lookup tables and latency-aware NAS searchers."""
 
-__version__ = "0.1.0"
+from importlib.metadata import version
+
+__version__ = version("hwlat")  # pyproject.toml's, as installed

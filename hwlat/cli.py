@@ -1,25 +1,31 @@
-"""The one console command, `hwlat`. Each package owns its subcommands; this file only
-puts them together (and runs the end-to-end demo)."""
+"""The one console command, `hwlat`. Each command group lives in `hwlat/commands/`; this
+file only puts them together and turns known errors into one line and exit code 1."""
 
 from __future__ import annotations
 
+import os
 import sys
-from pathlib import Path
+from collections.abc import Callable
 
 import typer
-from rich.console import Console
 
-from devices.cli import agent
 from hwlat import __version__
-from hwlat.demo import run_demo
-from hwlat.demo_service import DEFAULT_PORT
-from hwlat.errors import run_cli
-from hwlat.profile_cmd import profile
-from hwlat.search_cmd import search
-from hwlat.validate import validate
-from latency_service import cli as service_cli
-from latency_service import cli_data
-from searchers.cli import spaces_app
+from hwlat.commands import (
+    agent,
+    demo,
+    devices,
+    jobs,
+    profile,
+    search,
+    serve,
+    spaces,
+    tables,
+    train,
+    validate,
+)
+from hwlat.commands.common import CliError
+from latency_service.client import HwlatError
+from profiler.errors import MeasureError
 
 app = typer.Typer(
     name="hwlat",
@@ -28,21 +34,18 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-app.add_typer(spaces_app, name="spaces")
-app.command("profile")(profile)
-app.command("serve")(service_cli.serve)
-app.add_typer(service_cli.devices_app, name="devices")
-service_cli.jobs_app.command("remeasure")(cli_data.jobs_remeasure)
-service_cli.jobs_app.command("retest")(cli_data.jobs_retest)
-service_cli.jobs_app.command("cancel")(cli_data.jobs_cancel)
-service_cli.devices_app.command("repeatability")(cli_data.devices_repeatability)
-app.add_typer(service_cli.jobs_app, name="jobs")
-app.command("query")(cli_data.query)
-app.command("lut")(cli_data.lut)
-app.command("agent")(agent)
-app.command("train")(cli_data.train)
-app.command("validate")(validate)
-app.command("search")(search)
+app.add_typer(spaces.spaces_app, name="spaces")
+app.command("profile")(profile.profile)
+app.command("serve")(serve.serve)
+app.add_typer(devices.devices_app, name="devices")
+app.add_typer(jobs.jobs_app, name="jobs")
+app.command("query")(tables.query)
+app.command("lut")(tables.lut)
+app.command("agent")(agent.agent)
+app.command("train")(train.train)
+app.command("validate")(validate.validate)
+app.command("search")(search.search)
+app.command("demo")(demo.demo)
 
 
 def _version(value: bool) -> None:
@@ -60,26 +63,30 @@ def root(
     """Hardware-latency lookup tables for hardware-aware NAS."""
 
 
-@app.command()
-def demo(
-    out_dir: Path = typer.Option(Path("demo-output"), "--out-dir", help="Service DB, logs."),
-    quick: bool = typer.Option(False, "--quick", help="Tiny budgets (smoke tests)."),
-    keep_serving: bool = typer.Option(
-        False, "--keep-serving", help="Keep the service and its dashboard up until Ctrl-C."
-    ),
-    port: int | None = typer.Option(
-        None,
-        "--port",
-        min=1,
-        max=65535,
-        help=f"Service port (default: {DEFAULT_PORT} with --keep-serving, else any free one).",
-    ),
-) -> None:
-    """The main job end to end: service, agent, predictors, a ProxylessNAS search to a
-    latency target, and the searched network measured."""
-    console = Console()
-    console.print(f"[bold]hwlat {__version__}[/bold] demo\n")
-    run_demo(console, out_dir, quick=quick, keep=keep_serving, port=port)
+def run_cli(command: Callable[..., object], argv: list[str] | None = None) -> int:
+    """Run a click command and turn known errors into one line + exit code 1 (set
+    HWLAT_DEBUG=1 for the traceback). typer vendors its own click, so its public
+    exception types are used here."""
+    try:
+        command(args=argv, standalone_mode=False)
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except typer.Abort:
+        print("error: aborted", file=sys.stderr)
+        return 1
+    except typer.TyperException as exc:  # usage errors: bad option, missing argument
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            print(f"error: {exc.format_message()}", file=sys.stderr)
+        return 1
+    except (CliError, ValueError, OSError, MeasureError, HwlatError) as exc:
+        if os.environ.get("HWLAT_DEBUG"):
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,6 +25,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from hwlat.commands.search import table_target
+from hwlat.commands.spaces import print_overview
 from hwlat.demo_service import (
     DEVICE,
     HWLAT,
@@ -33,14 +35,11 @@ from hwlat.demo_service import (
     keep_serving,
     remove_old_db,
 )
-from hwlat.search_cmd import table_target
+from hwlat.end_to_end import measure_on_device, spread_archs
 from hwlat.search_report import export, print_summary, run_with_progress
-from hwlat.validate import spread_archs
-from hwlat.verify import measure_on_device
+from latency_service.calibration_formula import estimate
 from latency_service.client import HwlatClient
-from latency_service.predictors.calibration import estimate
 from searchers import data as datasets
-from searchers.cli import print_overview
 from searchers.core.losses import HardTarget
 from searchers.latency import LatencyTable
 from searchers.registry import create_searcher, searcher_class

@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 from rich.console import Console
 
-from hwlat.errors import fail
+from hwlat.commands.common import fail
 
 DEFAULT_PORT = 8765  # --keep-serving's port: the README's dashboard address
 HOST = "127.0.0.1"

@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hwlat import __version__
+from latency_service import __version__
 from latency_service.cache import ReadCache
 from latency_service.config import ServiceSettings
 from latency_service.dashboard import views as dashboard

@@ -20,15 +20,28 @@ import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import torch
 
 from profiler.lut import FORMAT as LUT_FORMAT
 from searchers.spaces import ArchError, SearchSpace, create_space
 
-if TYPE_CHECKING:  # the service imports searchers.spaces: no import at run time
-    from latency_service.client import HwlatClient
+
+class LutSource(Protocol):
+    """What `from_service` needs of the service's client (`HwlatClient.lut`); a protocol,
+    so that searchers do not import the service package (it imports searchers.spaces)."""
+
+    def lut(
+        self,
+        device: str,
+        space: str,
+        resolution: int | None = ...,
+        width: float = ...,
+        classes: int | None = ...,
+        options: dict[str, int] | None = ...,
+    ) -> Any: ...
+
 
 SOURCES = ("measured", "predicted", "missing", "illegal")
 _BASE_PARAMS = ("space", "resolution", "width", "classes")
@@ -94,7 +107,7 @@ class LatencyTable:
         )
 
     @classmethod
-    def from_service(cls, client: HwlatClient, device: str, space: SearchSpace) -> LatencyTable:
+    def from_service(cls, client: LutSource, device: str, space: SearchSpace) -> LatencyTable:
         """One `lut` call; the answer must lay out exactly this space's ops."""
         opts = space_options(space) or None
         out = client.lut(device, space.name, space.resolution, space.width, space.classes, opts)
@@ -206,7 +219,7 @@ class LatencyTable:
         legal_hi = torch.where(self.mask, self.table, -math.inf).max(dim=1).values
         return self.fixed_ms + float(legal_lo.sum()), self.fixed_ms + float(legal_hi.sum())
 
-    def cells_ms(self) -> dict[str, Any]:
+    def summary(self) -> dict[str, Any]:
         """A JSON-able summary: bounds, counts per source, legal cells per layer."""
         counts = {s: sum(row.count(s) for row in self.source) for s in SOURCES}
         lo, hi = self.bounds()

@@ -15,7 +15,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
-from hwlat import __version__
+from latency_service import __version__
 from latency_service.cache import ReadCache, Snapshot
 from latency_service.dashboard import data
 from latency_service.deps import READ_COOKIE, PageReaderDep, SessionDep

@@ -21,25 +21,10 @@ import numpy as np
 from scipy.stats import kendalltau
 from sklearn.linear_model import LinearRegression
 
+from latency_service.calibration_formula import estimate
+
 MIN_NETWORKS = 5
 FORMS = ("linear", "power")
-
-
-def estimate(form: str, coef: Any, intercept: float, table_sum_ms: float, ops: int) -> float:
-    """The calibrated end-to-end estimate (what `Calibration.apply` and clients use)."""
-    if form == "power":
-        log_ms = coef[0] * math.log(max(table_sum_ms, 1e-9)) + coef[1] * math.log(max(ops, 1))
-        return math.exp(log_ms + intercept)
-    return max(1e-6, coef[0] * table_sum_ms + coef[1] * ops + intercept)
-
-
-def table_for(form: str, coef: Any, intercept: float, target_ms: float, ops: int) -> float:
-    """The table sum whose calibrated estimate is `target_ms` for a network of `ops` ops
-    (both forms are monotone in the sum while coef[0] > 0)."""
-    if form == "power":
-        rest = math.log(target_ms) - coef[1] * math.log(max(ops, 1)) - intercept
-        return math.exp(rest / coef[0])
-    return (target_ms - coef[1] * ops - intercept) / coef[0]
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ network whatever the number of candidates. Architecture step, on a search-valida
 batch: binary gates g (one-hot, sampled from p) with
 ∂L/∂α_i = Σ_j ∂L/∂g_j · p_j(δ_ij − p_i), where ∂L/∂g_j = <∂L/∂out, o_j(x)>:
 
-- `full_v2`: every legal path enters the sum; the forward runs the hot path only and
+- `full_v2`: every legal path enters the sum; the forward runs the sampled path only and
   the backward recomputes the others under no_grad (core/mixed.py, `Gates`);
 - `two`: two paths are sampled per layer, p is renormalised over them, and after the
   update their α are shifted by a common offset so that the probabilities of the paths
@@ -81,9 +81,9 @@ class ProxylessNAS(Searcher):
                 paths = sorted(torch.multinomial(p_all, 2, generator=self.gen).tolist())
             cols = [mixed.columns[i] for i in paths]
             p = F.softmax(alpha[layer, cols], dim=0)
-            hot = int(torch.multinomial(p.detach().cpu(), 1, generator=self.gen))
-            gates = F.one_hot(torch.tensor(hot), len(paths)).to(p) + p - p.detach()
-            plan.append(Gates(tuple(paths), hot, gates))
+            sampled = int(torch.multinomial(p.detach().cpu(), 1, generator=self.gen))
+            gates = F.one_hot(torch.tensor(sampled), len(paths)).to(p) + p - p.detach()
+            plan.append(Gates(tuple(paths), sampled, gates))
             involved[layer] = (cols, alpha[layer, cols].detach().clone())
         return plan, involved
 

@@ -8,7 +8,7 @@ other. The modes, and who uses them:
 |---|---|---|---|
 | `Single(i)` | candidate i only | one path | ProxylessNAS weight step, SPOS, evaluation |
 | `Weighted(w)` | Σ_i w_i·o_i(x) over all | grows with candidates | FBNet, DARTS |
-| `Gates(paths, hot, g)` | o_hot(x), ∂L/∂g_j for all j | one path (+recompute) | ProxylessNAS |
+| `Gates(paths, s, g)` | o_s(x), s sampled; ∂L/∂g_j all j | one path (+recompute) | ProxylessNAS |
 | `HardGumbel(i, w)` | w_i·o_i(x), w one-hot straight-through | one path | GDAS, FBNet `hard` |
 | `Partial(w, k)` | Σ_i w_i·o_i on 1/k of the channels, the rest bypass | 1/k | PC-DARTS |
 
@@ -44,7 +44,7 @@ class Weighted:
 @dataclass(frozen=True)
 class Gates:
     paths: tuple[int, ...]  # the candidates whose gate gradient is wanted
-    hot: int  # position in `paths` of the one that runs
+    sampled: int  # position in `paths` of the one that runs
     gates: torch.Tensor  # one per path: value one-hot, gradient to the probabilities
 
 
@@ -64,7 +64,7 @@ Mode = Single | Weighted | Gates | HardGumbel | Partial
 
 
 class _GatedPaths(torch.autograd.Function):
-    """out = Σ_j g_j·o_j(x) with one-hot g, computed as o_hot(x); grads for x and all g_j."""
+    """out = Σ_j g_j·o_j(x) with one-hot g, computed as o_sampled(x); grads for x and all g_j."""
 
     @staticmethod
     def forward(
@@ -72,7 +72,7 @@ class _GatedPaths(torch.autograd.Function):
     ) -> torch.Tensor:
         detached = x.detach().requires_grad_(x.requires_grad)
         with torch.enable_grad():
-            out = mixed.candidates[mode.paths[mode.hot]](detached)
+            out = mixed.candidates[mode.paths[mode.sampled]](detached)
         ctx.save_for_backward(detached, out)
         ctx.mixed, ctx.mode = mixed, mode
         return out.detach()
@@ -83,12 +83,12 @@ class _GatedPaths(torch.autograd.Function):
         mixed: MixedOp = ctx.mixed
         mode: Gates = ctx.mode
         grad_x = None
-        if detached.requires_grad:  # only the hot path carries the gradient to x
+        if detached.requires_grad:  # only the sampled path carries the gradient to x
             (grad_x,) = torch.autograd.grad(out, detached, grad_out, only_inputs=True)
         grads = []
         with torch.no_grad():  # recompute every other path: dL/dg_j = <dL/dout, o_j(x)>
             for j, p in enumerate(mode.paths):
-                o = out if j == mode.hot else mixed.candidates[p](detached)
+                o = out if j == mode.sampled else mixed.candidates[p](detached)
                 grads.append((o * grad_out).sum())
         return grad_x, torch.stack(grads), None, None
 

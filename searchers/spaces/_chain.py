@@ -9,28 +9,13 @@ from __future__ import annotations
 
 import math
 import random
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import nn
-
-from profiler.blocks import build_module
 from profiler.ops import OpSpec
 from searchers.spaces.base import ArchError, SearchSpace, expect_list
 
-
-class ChainNet(nn.Module):
-    """A straight sequence of blocks; `specs[i]` is the OpSpec of `blocks[i]`."""
-
-    def __init__(self, specs: list[OpSpec]):
-        super().__init__()
-        self.specs = list(specs)
-        self.blocks = nn.ModuleList(build_module(spec) for spec in specs)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for block in self.blocks:
-            x = block(x)
-        return x
+if TYPE_CHECKING:
+    from torch import nn
 
 
 class ChainSpace(SearchSpace):
@@ -66,6 +51,8 @@ class ChainSpace(SearchSpace):
         return self._fixed[: self.n_stem] + chosen + self._fixed[self.n_stem :]
 
     def build_child(self, arch: Any) -> nn.Module:
+        from searchers.spaces._nets import ChainNet  # torch only here: the service lists ops
+
         return ChainNet(self.arch_ops(arch)).eval()
 
     def random_arch(self, seed: int) -> tuple[str, ...]:

@@ -13,11 +13,12 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
-
-from torch import nn
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from profiler.ops import DTYPES, OpSpec
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 class ArchError(ValueError):

@@ -17,14 +17,20 @@ from __future__ import annotations
 
 import math
 import random
-from typing import Any
-
-from torch import nn
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from profiler.ops import OpSpec
-from searchers.spaces._darts_net import DartsNet, Genotype
 from searchers.spaces._registry import register_space
 from searchers.spaces.base import ArchError, Choice, Layer, SearchSpace, expect_list
+
+if TYPE_CHECKING:
+    from torch import nn
+
+
+class Genotype(NamedTuple):
+    normal: tuple[tuple[str, int], ...]  # (op, input) x 8: two edges per node
+    reduce: tuple[tuple[str, int], ...]
+
 
 OPS = (
     "none",
@@ -215,6 +221,8 @@ class Darts(SearchSpace):
 
     def build_child(self, arch: Any) -> nn.Module:
         g = self.parse_arch(arch)
+        from searchers.spaces._nets import DartsNet  # torch only here: the service lists ops
+
         return DartsNet(self.arch_ops(g), g, self.cells, self.reductions()).eval()
 
     def random_arch(self, seed: int) -> Genotype:

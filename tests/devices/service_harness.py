@@ -54,7 +54,7 @@ class Service:
             "HWLAT_LEASE_S": str(lease_s),
             "HWLAT_DATABASE_URL": db_url,
             # these tests count deliveries exactly once: no op queued again because the
-            # test machine was busy (tests/latency_service/test_remeasure.py covers that)
+            # test machine was busy (tests/latency_service/repository/test_remeasure.py covers that)
             "HWLAT_REMEASURE_DRIFT": "0",
             "HWLAT_REMEASURE_CI": "0",
         }

@@ -87,6 +87,7 @@ def assert_complete(svc: Service, total: int) -> None:
     assert lut.coverage.measured == lut.coverage.total == total
 
 
+@pytest.mark.slow
 def test_three_agents_through_a_faulty_network(service: Service, tmp_path: Path) -> None:
     token, total = setup_device(service)
     proxy = FaultProxy(service.port, drop=0.05, delay=0.1).start_and_wait()
@@ -104,6 +105,7 @@ def test_three_agents_through_a_faulty_network(service: Service, tmp_path: Path)
     assert not [s for s in proxy.statuses if s >= 500], proxy.statuses
 
 
+@pytest.mark.slow
 def test_agent_killed_mid_batch_then_restarted(service: Service, tmp_path: Path) -> None:
     token, total = setup_device(service)
     home, cache = tmp_path / "agent", tmp_path / "cache"
@@ -117,6 +119,7 @@ def test_agent_killed_mid_batch_then_restarted(service: Service, tmp_path: Path)
     assert_complete(service, total)
 
 
+@pytest.mark.slow
 def test_service_restarted_mid_run(service: Service, tmp_path: Path) -> None:
     token, total = setup_device(service)
     cache = tmp_path / "cache"

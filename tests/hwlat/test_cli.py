@@ -97,6 +97,7 @@ def test_usage_error_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
     assert "Invalid value for '--resolution'" in err
 
 
+@pytest.mark.slow
 def test_demo_runs_end_to_end(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     """The main job, quick budgets: service, agent, predictors, search, measurement."""
     (tmp_path / "service.db").write_text("an earlier demo's database")  # a second run works

@@ -31,6 +31,7 @@ def test_temperature_goes_from_start_to_end_over_the_searched_epochs(
     assert s.tau() == pytest.approx(5.0 * 0.956**2)  # type: ignore[attr-defined]
 
 
+@pytest.mark.slow
 def test_the_search_itself_lands_near_the_target(tiny_table: LatencyTable, tiny_data: Data) -> None:
     lo, hi = tiny_table.bounds()
     hard = HardTarget(lo + 0.7 * (hi - lo), "eq", 0.03)

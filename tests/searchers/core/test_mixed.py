@@ -40,10 +40,10 @@ def test_binary_gate_gradient_matches_the_formula(
     alpha = torch.randn(n, requires_grad=True)
     w = torch.randn_like(mixed.candidates[0](x))  # L = <w, out>
     p = F.softmax(alpha, 0)
-    hot = 2
-    gates = F.one_hot(torch.tensor(hot), n).float() + p - p.detach()
-    out = mixed(x, Gates(tuple(range(n)), hot, gates))
-    assert torch.allclose(out, mixed.candidates[hot](x))  # only the hot path's value
+    sampled = 2
+    gates = F.one_hot(torch.tensor(sampled), n).float() + p - p.detach()
+    out = mixed(x, Gates(tuple(range(n)), sampled, gates))
+    assert torch.allclose(out, mixed.candidates[sampled](x))  # only the sampled path's value
     (out * w).sum().backward()
     with torch.no_grad():
         dg = torch.stack([(op(x) * w).sum() for op in mixed.candidates])  # dL/dg_j
@@ -56,7 +56,7 @@ def test_binary_gate_gradient_matches_the_formula(
     assert not torch.allclose(want, torch.zeros_like(want))
 
 
-def test_gated_path_passes_the_input_gradient_of_the_hot_path(
+def test_gated_path_passes_the_input_gradient_of_the_sampled_path(
     layer_and_input: tuple[MixedOp, torch.Tensor],
 ) -> None:
     mixed, x = layer_and_input

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from hwlat.errors import fail
+from hwlat.commands.common import fail
 from profiler.features import features
 from searchers.spaces import SearchSpace, create_space, list_spaces, space_class
 

@@ -165,7 +165,7 @@ def command(
 ) -> Command:
     """`hwlat jobs sample --device dev1 --kind mbconv --refine ARGS...` against `api`."""
     monkeypatch.setattr(
-        "latency_service.cli.client", lambda *a, **kw: forwarding_client(api.client)
+        "hwlat.commands.jobs.client", lambda *a, **kw: forwarding_client(api.client)
     )
 
     def run(*args: str) -> tuple[int, str, str]:

@@ -9,8 +9,8 @@ from typing import Any
 from latency_service.repository import predictors as predictors_repo
 from latency_service.repository.devices import get_device
 from profiler.sampling import sample_ops
+from tests.latency_service.routes.test_drift import reading
 from tests.latency_service.support import ADMIN, Api, MakeApi, bearer, stats
-from tests.latency_service.test_drift import reading
 
 KEYS = [op.key for op in sample_ops("mbconv", 20, seed=8)]
 

@@ -1,19 +1,29 @@
-"""The standalone DARTS network of a genotype (NetworkCIFAR without auxiliary head)."""
+"""The standalone networks of the spaces' architectures, in torch: a chain of blocks, and
+the DARTS network of a genotype (NetworkCIFAR without auxiliary head). Only `build_child`
+imports this module, so listing a space's ops (what the service does) needs no torch."""
 
 from __future__ import annotations
-
-from typing import NamedTuple
 
 import torch
 from torch import nn
 
 from profiler.blocks import build_module
 from profiler.ops import OpSpec
+from searchers.spaces.darts import Genotype
 
 
-class Genotype(NamedTuple):
-    normal: tuple[tuple[str, int], ...]  # (op, input) x 8: two edges per node
-    reduce: tuple[tuple[str, int], ...]
+class ChainNet(nn.Module):
+    """A straight sequence of blocks; `specs[i]` is the OpSpec of `blocks[i]`."""
+
+    def __init__(self, specs: list[OpSpec]):
+        super().__init__()
+        self.specs = list(specs)
+        self.blocks = nn.ModuleList(build_module(spec) for spec in specs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for block in self.blocks:
+            x = block(x)
+        return x
 
 
 class DartsCell(nn.Module):

@@ -25,7 +25,7 @@ from devices.agent import Agent, AgentOptions, NetworkBuilder
 from devices.config import AgentSettings
 from devices.runtimes import create_runtime
 from devices.spool import Spool
-from hwlat.errors import fail
+from hwlat.commands.common import fail
 from latency_service.client import HwlatClient
 from profiler.timing import TimingConfig
 

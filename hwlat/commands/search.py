@@ -20,13 +20,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from hwlat.errors import fail
+from hwlat.commands.common import DEFAULT_SERVER, Admin, Server, Token, fail
+from hwlat.commands.connect import client
+from hwlat.commands.spaces import make_space
+from hwlat.end_to_end import measure_here, measure_on_device
 from hwlat.search_report import export, print_summary, run_with_progress
-from hwlat.verify import measure_here, measure_on_device
-from latency_service.cli import DEFAULT_SERVER, Admin, Server, Token, client
-from latency_service.predictors.calibration import table_for
+from latency_service.calibration_formula import table_for
 from searchers import data as datasets
-from searchers.cli import make_space
 from searchers.core.checkpoint import Checkpoint
 from searchers.core.config import SearchConfig, apply_sets, describe
 from searchers.core.losses import LOSSES, HardTarget, LatencyLoss, SoftLatency

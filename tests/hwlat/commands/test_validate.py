@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from hwlat.cli import main
-from hwlat.validate import sample_archs
+from hwlat.end_to_end import sample_archs
 from latency_service.client import HwlatClient
 from latency_service.predictors.calibration import errors_of
 from searchers.spaces import create_space
@@ -24,6 +24,7 @@ def test_errors_and_rank_correlation() -> None:
     assert m["within_10pct"] == 0.75 and m["kendall_tau"] == 1.0
 
 
+@pytest.mark.slow
 def test_validate_end_to_end(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -112,7 +113,7 @@ def test_validate_end_to_end(
 
 
 def test_spread_archs_go_from_cheapest_to_largest() -> None:
-    from hwlat.validate import sample_archs, spread_archs
+    from hwlat.end_to_end import sample_archs, spread_archs
     from profiler.features import features
     from searchers.spaces import create_space
 

@@ -1,6 +1,6 @@
 """The dashboard's pages as the service renders them (SQLite and PostgreSQL): what each
 page says, the data its charts get, and that nothing on them changes data.
-Rendering in a real browser is tested in tests/latency_service/test_dashboard_browser.py."""
+Rendering in a real browser is tested in tests/latency_service/dashboard/test_browser.py."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from profiler.sampling import sample_ops
+from tests.latency_service.routes.test_estimates import measure_space_and_networks
 from tests.latency_service.support import ADMIN, FBNET32, FBNET32_OPS, Api, MakeApi, bearer, stats
-from tests.latency_service.test_estimates import measure_space_and_networks
 from tests.latency_service.test_predictors import law
 
 UNSTABLE = 2  # fbnet ops uploaded as unstable

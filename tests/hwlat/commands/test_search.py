@@ -18,9 +18,9 @@ import torch
 from devices.fingerprint import fingerprint, fingerprint_id
 from devices.runtimes import create_runtime
 from hwlat.cli import main
-from hwlat.errors import CliError
-from hwlat.search_cmd import table_target
-from latency_service.predictors.calibration import estimate
+from hwlat.commands.common import CliError
+from hwlat.commands.search import table_target
+from latency_service.calibration_formula import estimate
 from profiler.features import features
 from profiler.lut import new_lut, save_lut
 from searchers.latency import LatencyTable
@@ -75,6 +75,7 @@ def test_search_meets_the_target_and_exports_a_rebuildable_arch(
     assert per_op == pytest.approx(record["table_ms"])  # the table latency is its ops' sum
 
 
+@pytest.mark.slow
 def test_search_verifies_on_this_machine(
     space: SearchSpace, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -129,6 +130,7 @@ def _killed_mid_epoch(argv: list[str], ckpt: Path) -> None:
     pytest.fail("the search ended (or hung) before a mid-epoch checkpoint was written")
 
 
+@pytest.mark.slow
 def test_a_search_killed_mid_epoch_resumes_to_the_same_architecture(
     space: SearchSpace, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -20,11 +20,11 @@ from rich.table import Table
 
 from devices.profiling import ProfileReport, profile_ops
 from devices.runtimes import Runtime, create_runtime, list_runtimes
-from hwlat.errors import fail
+from hwlat.commands.common import fail
+from hwlat.commands.spaces import make_space
 from profiler.errors import MeasureError
 from profiler.ops import OpSpec
 from profiler.timing import Engine, TimingConfig
-from searchers.cli import make_space
 
 
 def profile(

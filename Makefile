@@ -27,11 +27,12 @@ pytest: setup
 
 test: lint typecheck pytest
 
-# Everything but the tests marked `slow` (each over 10 s), in under 3 minutes: the loop
-# while working. `make test` runs them all and is what CI runs.
+# Everything but the tests marked `slow` (each over 10 s), on two workers, in under 3
+# minutes: the loop while working. `make test` runs them all, one at a time (the timing
+# tests measure best alone), and is what CI runs.
 test-fast: setup
 	$(BIN)/ruff check .
-	$(BIN)/pytest -q -m "not slow"
+	$(BIN)/pytest -q -m "not slow" -n 2
 
 # `make demo DEMO_ARGS=--keep-serving` keeps the service and its dashboard up until Ctrl-C
 demo: setup

@@ -26,7 +26,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from latency_service.db import make_engine, session_factory
 from latency_service.predictors.kernel_table import KernelTable
-from latency_service.predictors.training import KERNEL_MODELS, MODELS, make, metrics, one_thread
+from latency_service.predictors.registry import candidate, list_candidates, make
+from latency_service.predictors.training import metrics, one_thread
 from latency_service.repository.devices import get_device
 from latency_service.repository.predictors import kernel_labels, labels, training_rows
 
@@ -59,8 +60,9 @@ def main() -> None:
     sizes = [int(n) for n in args.sizes.split(",")]
     if len(y) < args.test + max(sizes):
         sys.exit(f"error: {len(y)} {args.kind} ops measured; --test + largest size needs more")
-    models = [m for m in args.models.split(",") if m in MODELS]
-    table = kernel_table(kernels, args.kernels) if set(models) & set(KERNEL_MODELS) else None
+    models = [m for m in args.models.split(",") if m in list_candidates()]
+    wants = any(candidate(m).needs_kernels for m in models)
+    table = kernel_table(kernels, args.kernels) if wants else None
     test = np.random.default_rng(0).choice(len(y), args.test, replace=False)
     pool = np.setdiff1d(np.arange(len(y)), test)
     print(f"command: {' '.join(sys.argv)}")
@@ -92,7 +94,7 @@ def main() -> None:
 
 def kernel_table(kernels: tuple[list, np.ndarray] | None, n: int) -> KernelTable:
     if kernels is None:
-        sys.exit("error: kernel-table candidates need measured conv ops (--kind mbconv_kernels)")
+        sys.exit("error: kernel-table candidates need measured conv ops (--kind mbconv --kernels)")
     specs, y = kernels
     pick = np.arange(len(y))
     if 0 < n < len(y):

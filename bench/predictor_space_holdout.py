@@ -24,11 +24,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from latency_service.db import make_engine, session_factory
+from latency_service.predictors.registry import candidate, list_candidates, make
 from latency_service.predictors.training import (
-    KERNEL_MODELS,
-    MODELS,
     kernel_table,
-    make,
     metrics,
     one_thread,
 )
@@ -65,11 +63,11 @@ def main() -> None:
     train = np.array([i for i, sp in enumerate(specs) if sp.key not in every])
     if len(test) == 0:
         sys.exit(f"error: no {args.kind} op of {args.spaces} is measured; queue them first")
-    models = [m for m in args.models.split(",") if m in MODELS]
-    wants = set(models) & set(KERNEL_MODELS)
+    models = [m for m in args.models.split(",") if m in list_candidates()]
+    wants = any(candidate(m).needs_kernels for m in models)
     table = kernel_table(args.kind, kernels) if wants else None
     if wants and table is None:
-        sys.exit("error: kernel-table candidates need measured conv ops (--kind mbconv_kernels)")
+        sys.exit("error: kernel-table candidates need measured conv ops (--kind mbconv --kernels)")
     print(f"command: {' '.join(sys.argv)}")
     print(f"trained on {len(train)} random {args.kind} ops; {len(test)} space ops held out")
     names = [*held, "all"]

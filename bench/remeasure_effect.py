@@ -37,7 +37,9 @@ from sqlalchemy.orm import Session
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from latency_service.db import make_engine, session_factory
 from latency_service.models import Device, Measurement, Op
-from latency_service.predictors.training import SEED, make, metrics, one_thread
+from latency_service.predictors.models import SEED
+from latency_service.predictors.registry import make
+from latency_service.predictors.training import metrics, one_thread
 from latency_service.repository.devices import get_device
 from latency_service.repository.predictors import Rows, labels, training_rows
 from profiler.ops import OpSpec

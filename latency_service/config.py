@@ -33,10 +33,10 @@ class ServiceSettings(BaseSettings):
     lease_s: float = Field(default=120.0, gt=0)
     max_attempts: int = Field(default=3, ge=1)
     # a batch whose reference panel ran this much slower or faster than the device's
-    # baseline is flagged as drifted (2-vCPU VM, quiet: factors within about ±1%)
+    # baseline is flagged as drifted (a quiet machine stays well within it)
     drift_tolerance: float = Field(default=0.05, gt=0, lt=1)
     # measure an op again when its batch's panel read more than this off the baseline
-    # (0: never); ops of such batches missed ±10% of a predictor twice as often
+    # (0: never); ops of such batches miss a predictor's ±10% far more often
     remeasure_drift: float = Field(default=0.10, ge=0, lt=1)
     # ... or when its own 95% CI half-width exceeds this share of its median (0: never)
     remeasure_ci: float = Field(default=0.15, ge=0)

@@ -416,7 +416,8 @@ class TrainRequest(Strict):
     kinds: list[str] | None = Field(None, description="default: every measured kind")
     models: list[str] | None = Field(
         None,
-        description="candidates to cross-validate (default: every one; fewer train faster)",
+        description="candidates to cross-validate (default: the default set of the "
+        "predictor registry; ['all']: every candidate)",
     )
 
 

@@ -1,7 +1,8 @@
 """ONNX export of blocks, cached on disk by op key, and static QDQ int8 quantisation.
 
-Exports are slow next to the measurements they feed (a quarter of a second for a block
-that runs in 50 µs), so each is made once per (op key, torch version, opset) and kept.
+Exports are slow next to the measurements they feed (a cold cache's share of a profile:
+docs/BENCHMARKS.md, "Profiler repeatability and efficiency"), so each is made once per
+(op key, torch version, opset) and kept.
 Files are written to a temporary name and renamed, so a crash never leaves a torn file.
 """
 

@@ -20,9 +20,9 @@ from profiler.ops import DTYPES, OpSpec
 
 PANEL = "mbconv3-v1"  # bump when the blocks change: readings of two panels never mix
 
-# Three MobileNet blocks from the middle of the sampling prior, small to large (about
-# 0.02, 0.16 and 0.9 ms on one ort-cpu thread), so the factor reflects both the
-# per-call overhead small blocks pay and the memory traffic large ones do.
+# Three MobileNet blocks from the middle of the sampling prior, small to large (an order
+# of magnitude apart in latency), so the factor reflects both the per-call overhead
+# small blocks pay and the memory traffic large ones do.
 _BLOCKS = (
     ((1, 24, 14, 14), {"cin": 24, "cout": 24, "e": 3, "k": 3, "s": 1}),
     ((1, 40, 28, 28), {"cin": 40, "cout": 80, "e": 6, "k": 5, "s": 2}),

@@ -4,7 +4,8 @@ The priors cover the bundled search spaces and the space around them, not only t
 exact points: channels from 8 to 640 (log-uniform, rounded to multiples of 8, as
 width multipliers produce), feature maps from 1 to 112, every kernel, expansion,
 stride, group and activation a space uses. Invalid combinations are redrawn.
-`mbconv_kernels` draws `conv` ops: the convolutions of random mbconv blocks, one each.
+With `kernels=True` the samples are `conv` ops instead: the convolutions of random
+blocks of the kind (one each), measured alone as kernel-level training data.
 
 `refine_ops` adds samples near given ops (those a trained predictor gets most wrong):
 each new one is one of them with one or two parameters moved to a neighbouring value.
@@ -92,15 +93,14 @@ def _conv(rng: random.Random) -> OpSpec:
     )
 
 
-def _mbconv_kernels(rng: random.Random) -> OpSpec:
-    """One convolution (1x1 expand, depthwise or 1x1 project) of a random mbconv block:
+def _kernel_of(block: Draw) -> Draw:
+    """One convolution (e.g. 1x1 expand, depthwise or 1x1 project) of a random block:
     kernel-level training data, measured alone (`profiler.decompose`)."""
-    return rng.choice(conv_ops(_mbconv(rng)))
+    return lambda rng: rng.choice(conv_ops(block(rng)))
 
 
 DRAWS: dict[str, Draw] = {
     "mbconv": _mbconv,
-    "mbconv_kernels": _mbconv_kernels,
     "shuffle": _shuffle,
     "sep_conv": _darts("sep_conv"),
     "dil_conv": _darts("dil_conv"),
@@ -108,16 +108,25 @@ DRAWS: dict[str, Draw] = {
 }
 
 
-def sample_ops(kind: str, n: int, seed: int = 0, dtype: str = "float32") -> list[OpSpec]:
-    """`n` distinct valid configurations of `kind` (shuffle also yields xception units)."""
-    if kind not in DRAWS:
-        raise ValueError(f"kind: no sampler for {kind!r} (samplers: {', '.join(DRAWS)})")
+# the kinds whose blocks decompose into convolutions that can be measured alone
+KERNEL_DRAWS: dict[str, Draw] = {"mbconv": _kernel_of(_mbconv)}
+
+
+def sample_ops(
+    kind: str, n: int, seed: int = 0, dtype: str = "float32", kernels: bool = False
+) -> list[OpSpec]:
+    """`n` distinct valid configurations of `kind` (shuffle also yields xception units);
+    with `kernels`, `n` convolutions of random blocks of `kind` instead."""
+    draws = KERNEL_DRAWS if kernels else DRAWS
+    if kind not in draws:
+        what = "kernel sampler" if kernels else "sampler"
+        raise ValueError(f"kind: no {what} for {kind!r} (known: {', '.join(draws)})")
     if not 1 <= n <= 100_000:
         raise ValueError(f"n: between 1 and 100000, got {n}")
     rng, out = random.Random(seed), dict[str, OpSpec]()
     for _ in range(n * 50):
         try:
-            spec = DRAWS[kind](rng)
+            spec = draws[kind](rng)
         except ValueError:
             continue  # an invalid combination: draw again
         if dtype != "float32":

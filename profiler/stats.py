@@ -8,8 +8,9 @@ make the interval lie. Percentiles use linear interpolation (numpy's default).
 That interval treats the samples as independent, and within one loaded session they
 nearly are. Across sessions they are not: each round of the timing engine runs on a
 fresh session, and where that session's buffers and weights land in memory moves the
-whole round (allocation luck). On random mbconv blocks two fresh processes disagreed by
-1.5x the rank half-width in the median (bench/measurement_retest.py). So when the round
+whole round (allocation luck): two fresh processes disagree by more than the rank
+half-width says (bench/measurement_retest.py; docs/BENCHMARKS.md, issue 6 third
+figures). So when the round
 medians of two or more rounds are known, the reported half-width is the larger of the
 rank interval and the 95% Student-t interval of the mean of the round medians (the
 rounds as clusters).

@@ -1,6 +1,6 @@
 """`digits-hard`: scikit-learn's digits made hard enough that architectures differ.
 
-Plain digits saturates near 97% after a few epochs, whatever the architecture, so a
+Plain digits saturates after a few epochs, whatever the architecture, so a
 search cannot be told apart from a random pick on it. Each of the 1 797 digits gives
 `COPIES` images on a 32x32 canvas, every one drawn from a fixed seed (the data set is
 the same in every process and on every machine with this torch):
@@ -12,13 +12,12 @@ the same in every process and on every machine with this torch):
   random grey level;
 - Gaussian pixel noise, σ = 0.15, then clipped to [0, 1].
 
-What it gives (proxyless-mobile@32, width 0.35, 8 random architectures at 0.168 ms of
-this VM's ort-cpu table, trained from scratch by `searchers.retrain`, lr 0.05, test
-split): 83–88% after 2 epochs and 91–93% after 6, where plain digits gives 95–97%
-(docs/BENCHMARKS.md, "Search vs random"). A stronger version (±30°, noise 0.25, a
-brighter distractor) left most architectures near 30% after 8 epochs.
+Its strength is chosen so that random architectures of one latency spread out after a
+short retraining, below plain digits' near-ceiling, while a stronger version left most
+architectures near chance; the figures are in docs/BENCHMARKS.md, "Search vs random"
+(`bench/search_vs_random.py`).
 
-Nothing is downloaded; the whole set is made in about a second and kept for the process.
+Nothing is downloaded; the whole set is made in memory, once, and kept for the process.
 """
 
 from __future__ import annotations

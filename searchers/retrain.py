@@ -62,8 +62,9 @@ def retrain(
     torch.manual_seed(seed)
     net = space.build_child(arch).to(device).train()
     # Residual blocks start as the identity, as the supernet's did: with PyTorch's default
-    # init a 21-layer child sat near chance for one to three epochs, at a seed-dependent
-    # point, and a 6-epoch retrain of one architecture scored 39% or 91% by seed.
+    # init a 21-layer child sat near chance for a seed-dependent number of epochs, so a
+    # short retrain of one architecture scored far apart by seed (docs/BENCHMARKS.md,
+    # "Search vs random at the same latency"; bench/search_vs_random.py).
     zero_residual_bn(net.modules())
     opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=4e-5)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs * data.steps_per_epoch())

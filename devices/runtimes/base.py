@@ -53,7 +53,7 @@ class Runtime(ABC):
     def default_threads(self) -> int:
         """All the cores this process may use but one, which is left to the harness and
         the OS: with every core busy, each interrupt and each neighbour's burst lands on
-        a measurement (on a 2-core VM that doubled the run-to-run spread of ort-cpu)."""
+        a measurement and widens the run-to-run spread (docs/BENCHMARKS.md, issue 3)."""
         return max(1, len(os.sched_getaffinity(0)) - 1)
 
     def check_op(self, op: OpSpec) -> None:

@@ -67,8 +67,8 @@ def agent(
             min=1,
             max=1000,
             help="Measure the panel with every Nth batch only (default 1, "
-            "HWLAT_AGENT_REFERENCE_EVERY); with every batch it takes 12-18% of "
-            "the agent's time.",
+            "HWLAT_AGENT_REFERENCE_EVERY); with every batch it costs a noticeable share "
+            "of the agent's time (docs/BENCHMARKS.md).",
         ),
     ] = None,
 ) -> None:

@@ -49,6 +49,12 @@ def jobs_sample(
     dtype: Annotated[
         str | None, typer.Option("--dtype", help="Default float32 (--refine: the predictor's).")
     ] = None,
+    kernels: Annotated[
+        bool,
+        typer.Option(
+            "--kernels", help="The convolutions of random blocks of the kind, measured alone."
+        ),
+    ] = False,
     refine: Annotated[
         bool,
         typer.Option(
@@ -68,17 +74,20 @@ def jobs_sample(
 ) -> None:
     """Queue N random configurations of a kind: training data for its predictor.
 
+    With --kernels: the convolutions of N random blocks (kernel-level training data).
     With --refine: near the ops its current predictor gets most wrong."""
     if refine:
         if dtype is not None:
             fail("--dtype: --refine samples in the dtype of the kind's predictor")
+        if kernels:
+            fail("--kernels: --refine samples blocks near its predictor's worst, not kernels")
         with client(server, admin_token) as c:
             refined = c.refine(device, kind, n, seed, worst_fraction)
         _job_table(refined.model_dump(), as_json)
         return
     from profiler.sampling import sample_ops
 
-    keys = [op.key for op in sample_ops(kind, n, seed, dtype or "float32")]
+    keys = [op.key for op in sample_ops(kind, n, seed, dtype or "float32", kernels=kernels)]
     with client(server, admin_token) as c:
         result = c.enqueue_ops(device, keys)
     _job_table(result.model_dump(), as_json)

@@ -19,7 +19,11 @@ def train(
     kind: Annotated[list[str] | None, typer.Option("--kind", help="Default: every kind.")] = None,
     model: Annotated[
         list[str] | None,
-        typer.Option("--model", help="Candidate to cross-validate (repeatable; default: all)."),
+        typer.Option(
+            "--model",
+            help="Candidate to cross-validate (repeatable; `all` for every one; default: "
+            "the default set, see docs/ARCHITECTURE.md).",
+        ),
     ] = None,
     server: Server = DEFAULT_SERVER,
     admin_token: Admin = None,

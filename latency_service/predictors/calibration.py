@@ -6,9 +6,9 @@ small model is fitted on end-to-end network measurements, in one of two forms:
     linear: measured_ms ≈ a · table_sum_ms + b · ops + c   (fitted on relative error)
     power:  measured_ms ≈ e^c · table_sum_ms^a · ops^b     (least squares in log space)
 Leave-one-out error picks the form, and is reported next to every calibrated estimate.
-On 30 fbnet@32 networks (ort-cpu) the sum overestimated the smallest networks by up to
-25% and underestimated the largest by 30%: a bend the power form follows (100% within
-±10% leave-one-out) and the linear one does not (87%).
+The power form is there because the sum can overestimate the smallest networks and
+underestimate the largest: a bend a linear map cannot follow (docs/BENCHMARKS.md, issue 6
+second and fourth figures).
 """
 
 from __future__ import annotations

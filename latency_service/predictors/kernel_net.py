@@ -13,17 +13,16 @@ is one law seen in three places of every mbconv block, which a tree ensemble on 
 block's features has to learn again for each place.
 
 It is the kernel-level structure of nn-Meter, trained end to end on block labels instead
-of on kernels measured alone. Alone it led the trees on 400–1 300 random ort-mobile
-blocks and fell behind them on 3 180 (tiny maps most of all); its errors differ from
-theirs, so its blends are what it is for: `kernel_net_table_blend` was picked on those
-3 180 blocks, 95.2% within ±10% against 94.4% without the network (BENCHMARKS, issue 6
-eleventh figures).
+of on kernels measured alone. Alone it leads the trees on a few hundred blocks and
+falls behind them on thousands (tiny maps most of all); its errors differ from theirs,
+so its blends are what it is for (docs/BENCHMARKS.md, issue 6 eleventh and thirteenth
+figures).
 
 Plain numpy, full-batch Adam with a cosine schedule, seeded initial weights: a refit on
 the same rows gives the same bits, which is how a predictor is stored. The networks run in
-float32 (the features are standardised, the outputs logs): on 600 ort-cpu blocks that cut
-a 5-fold cross-validation from 58 s to 33 s at the same held-out accuracy (86.0% within
-±10% both); the sums and the loss stay in float64.
+float32 (the features are standardised, the outputs logs), which cuts the fit time at
+the same held-out accuracy (docs/BENCHMARKS.md, issue 6 twelfth figures); the sums and
+the loss stay in float64.
 """
 
 from __future__ import annotations

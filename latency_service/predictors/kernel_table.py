@@ -1,7 +1,7 @@
 """Blocks from their kernels measured alone: nn-Meter's kernel-level predictors.
 
 `KernelTable` is a predictor of standalone `conv` ops, trained on the device's measured
-convolutions (`hwlat jobs sample --kind mbconv_kernels`). A block's base estimate is the
+convolutions (`hwlat jobs sample --kind mbconv --kernels`). A block's base estimate is the
 sum of its kernels' estimates (`profiler.decompose`); `KernelTableBoost` then fits
 gradient boosting to the log of measured / base, so the trees learn only what the block
 adds to its kernels: SE, the residual add, the reorders between layouts, and what a

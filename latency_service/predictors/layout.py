@@ -7,7 +7,7 @@ NCHW (im2col + GEMM, much slower per MAC for grouped convolutions). In NCHWc a 2
 tensor is padded to 32, and every stretch of NCHWc convolutions costs a reorder in and a
 reorder out. Ops that only run in NCHW (a channel shuffle, SE's mean and multiply) end a
 stretch. The rules below were read off onnxruntime 1.31's NchwcTransformer and are checked
-against the optimised graphs it writes (tests/latency_service/test_layout.py):
+against the optimised graphs it writes (tests/latency_service/predictors/test_layout.py):
 
 - dense (pw, conv, fc): NCHWc when cin < block (read straight from NCHW) or cin % 4 == 0;
 - depthwise: NCHWc when the channel count is a multiple of 4;

@@ -154,9 +154,9 @@ class LogTree:
 class RooflineForest:
     """The roofline's estimate, corrected by trees fitted to its log residual: the
     physics carries the scale, the trees learn what the runtime adds (kernel choice,
-    layouts, per-call overhead). On 400 measured mbconv ops (ort-cpu) extra-trees took
-    the held-out share within ±10% from 32-40% (trees alone) to 52%; on 1 600, gradient
-    boosting on the kernel roofline's residual reached 80% against extra-trees' 77%."""
+    layouts, per-call overhead); far better than trees alone on few rows, and with
+    gradient boosting on the kernel law's residual better still on many (docs/
+    BENCHMARKS.md, issue 6 first and second figures)."""
 
     def __init__(
         self,
@@ -203,7 +203,7 @@ class RooflineForest:
 class Blend:
     """The geometric mean of fitted models' estimates: models whose errors differ (one
     from the kernels measured alone, one from the block's kernel law, one from the kernel
-    networks) cancel part of each other's. `training.BLENDS` names the parts."""
+    networks) cancel part of each other's. The registry (`registry.py`) names the parts."""
 
     def __init__(self, parts: list[Predicts]) -> None:
         self.parts = parts

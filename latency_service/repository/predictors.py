@@ -14,16 +14,8 @@ from sqlalchemy.orm import Session
 from latency_service.errors import Conflict, Invalid, NotFound
 from latency_service.models import Device, Measurement, Op, Predictor
 from latency_service.predictors.kernel_table import KernelTable
-from latency_service.predictors.training import (
-    KERNEL_MODELS,
-    MIN_SAMPLES,
-    MODELS,
-    Model,
-    Trained,
-    make,
-    one_thread,
-    train,
-)
+from latency_service.predictors.registry import candidate, make, resolve
+from latency_service.predictors.training import MIN_SAMPLES, Model, Trained, one_thread, train
 from latency_service.repository import reference
 from latency_service.repository.work import enqueue_ops
 from profiler.decompose import can_decompose
@@ -43,9 +35,9 @@ class Rows(NamedTuple):
 
 
 # How an op's measurements make one label, kept in the predictor's record. "median": the
-# median of their drift-divided values (log space), which took ort-mobile mbconv from 76%
-# to 78% within ±10% where 19% of the ops had a repeat (BENCHMARKS, issue 6 sixth
-# figures); records without it ("newest") rebuild from each op's newest measurement.
+# median of their drift-divided values (log space), better than the newest alone
+# (docs/BENCHMARKS.md, issue 6 sixth figures); records without it ("newest") rebuild
+# from each op's newest measurement.
 REPEATS = "median"
 
 
@@ -149,8 +141,8 @@ def train_device(
     s: Session, device: Device, kinds: list[str] | None = None, models: list[str] | None = None
 ) -> tuple[list[Predictor], dict[str, str]]:
     """Train the asked kinds (default: every measured kind with enough samples) with the
-    asked candidates (default: all). Returns the new predictor rows and, per skipped
-    kind, why."""
+    asked candidates (default: the registry's default set). Returns the new predictor
+    rows and, per skipped kind, why."""
     candidates = _candidates(models)
     wanted = kinds or measured_kinds(s, device)
     made, skipped = [], {}
@@ -169,7 +161,7 @@ def train_device(
         ops, y, record = labels(s, device, device.revision, rows, None)
         kernels: tuple[list[OpSpec], np.ndarray] | None = None
         kernel_record: dict[str, Any] = {}
-        if any(m in KERNEL_MODELS for m in candidates):  # else no table: skip the conv rows
+        if any(candidate(m).needs_kernels for m in candidates):  # else skip the conv rows
             kernels, kernel_record = kernel_labels(s, device, kind, ops.specs[0].dtype)
         try:
             trained = train(kind, ops.specs, list(y), models=candidates, kernels=kernels)
@@ -185,13 +177,12 @@ def train_device(
 
 
 def _candidates(models: list[str] | None) -> tuple[str, ...]:
-    if models is None:
-        return MODELS
-    unknown = sorted(set(models) - set(MODELS))
-    if unknown or not models:
-        what = f"unknown candidate {unknown[0]!r}" if unknown else "give at least one"
-        raise Invalid(f"models: {what} (candidates: {', '.join(MODELS)})")
-    return tuple(dict.fromkeys(models))
+    """The registry's default set (None), every candidate (["all"]) or those named, with
+    the parts of the blends named."""
+    try:
+        return resolve(models)
+    except ValueError as exc:
+        raise Invalid(str(exc)) from None
 
 
 def kernel_labels(
@@ -256,7 +247,7 @@ def rebuild(s: Session, device: Device, row: Predictor) -> Model:
     ops, y, _ = labels(s, device, row.revision, rows, row.drift, rebuild=True)
     table = None
     with one_thread():  # as in training: the same bits, and no threads fighting
-        if row.model in KERNEL_MODELS:  # the same kernel rows, labelled the same way
+        if candidate(row.model).needs_kernels:  # the same kernel rows, labelled the same way
             kept = (row.drift or {})["kernels"]
             conv = training_rows(s, device, "conv", row.revision, kept["watermark"], row.dtype)
             conv_ops, conv_y, _ = labels(s, device, row.revision, conv, kept["labels"], True)

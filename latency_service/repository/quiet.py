@@ -1,13 +1,13 @@
 """How a predictor does on its quiet labels.
 
 Training reports its held-out shares against every label, however noisy the machine was
-when it was measured. On a shared VM a quarter of the labels can carry a measurement
-whose 95% CI is wider than ±5%, and a predictor cannot be seen to be right about those
-(BENCHMARKS, issue 6 twelfth figures: 93.4% within ±10% on every label, 96.6% on the
-quiet ones). The same held-out pairs, restricted to the ops whose every measurement had
-a CI half-width within `QUIET_CI` of its median, say how much of the shortfall is the
-labels' and how much the predictor's. A subset, not a random sample: quiet ops tend to be
-the slower ones, so it is printed beside the overall figure, never instead of it.
+when it was measured. On a shared VM many labels can carry a measurement whose 95% CI
+is wider than ±5%, and a predictor cannot be seen to be right about those (docs/
+BENCHMARKS.md, issue 6 twelfth figures). The same held-out pairs, restricted to the ops
+whose every measurement had a CI half-width within `QUIET_CI` of its median, say how
+much of the shortfall is the labels' and how much the predictor's. A subset, not a
+random sample: quiet ops tend to be the slower ones, so it is printed beside the overall
+figure, never instead of it.
 """
 
 from __future__ import annotations

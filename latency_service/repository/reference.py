@@ -196,8 +196,8 @@ def normalise(
 def _shrunk(factors: list[tuple[int, float]]) -> dict[int, float]:
     """Each reading's factor, in log space, moved toward its run's median by the share
     of the run's spread (sd of log factors) that the panel's noise explains: weight
-    1 - noise²/spread², at least 0. On ort-mobile, with a run's factors between 0.93 and
-    1.13, dividing per batch took mbconv from 82% to 87% within ±10% (per run)."""
+    1 - noise²/spread², at least 0: a drifting run is divided per batch, a quiet one per
+    run (the figures: docs/BENCHMARKS.md, issue 6 fifth figures)."""
     logs = np.log([f for _, f in factors])
     mid = float(np.median(logs))
     spread = float(np.std(logs, ddof=1)) if len(logs) > 1 else 0.0

@@ -1,11 +1,10 @@
 """Measure again what was measured while the machine was disturbed.
 
-On a shared machine a neighbour can slow a whole batch by 20-90% for half a minute
-(seen on this project's 2-vCPU VM: 12% of one run's batches, with the reference panel
-reading 1.15-1.95x its baseline). Dividing such a batch by its panel's factor is a poor
-repair, because the disturbance does not hit every op of the batch alike: those ops
-were within ±10% of an unseen-op predictor only half as often as the rest. An op whose
-own 95% CI came out wide (its rounds disagreed) is no better.
+On a shared machine a neighbour can slow a whole batch (docs/BENCHMARKS.md,
+issue 6 sixth figures). Dividing such a batch by its panel's factor is a
+poor repair, because the disturbance does not hit every op of the batch alike: those
+ops were within ±10% of an unseen-op predictor far less often than the rest. An op
+whose own 95% CI came out wide (its rounds disagreed) is no better.
 
 So such an op is queued once more, as a new work item, when its result is uploaded:
 

@@ -2,8 +2,9 @@
 device's labels repeat.
 
 A predictor is judged against measured labels. Where a second measurement of an op
-agrees with the first within ±10% only 87% of the time (seen on this project's shared
-2-vCPU VM), no predictor can be seen to be right 95% of the time, however good it is:
+agrees with the first within ±10% less than 95% of the time (it happens on a shared VM:
+docs/BENCHMARKS.md, issue 6 eighth figures), no predictor can be seen to be right 95% of
+the time, however good it is:
 label repeatability is the ceiling on held-out accuracy, and `hwlat train` prints it
 beside the predictors. The re-measuring rules' repeats cannot tell it, because they pick
 the ops that looked disturbed; a retest picks at random among the measured ops, so its

@@ -71,8 +71,8 @@ def calibration_points(request: Request, snap: Snapshot) -> list[tuple[Any, dict
 
 def scope_of(spec: Any) -> str:
     """The networks a calibration is fitted on: one space at one resolution, width and
-    class count. Their overhead differs (on ort-mobile, fbnet@32 and @64 networks pooled
-    gave 89% within ±10% leave-one-out where each alone gave 97-100%)."""
+    class count. Their overhead differs, so pooling scopes fits each worse (docs/
+    BENCHMARKS.md, issue 6 fifth figures)."""
     options = tuple(sorted(spec.options.items()))
     space = make_space(spec.space, spec.resolution, spec.width, spec.classes, options)
     extra = "".join(f" {k}={v}" for k, v in options)

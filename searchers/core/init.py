@@ -1,12 +1,12 @@
 """Supernet initialisation that lets single-path weight sharing learn.
 
-Why it is needed (measured on proxyless-mobile@32, width 0.35, digits; docs/BENCHMARKS.md,
-"Why the supernet did not learn"): with PyTorch's default initialisation every
-candidate of a layer is an unrelated random function, and six of the 21 layers have no
-residual path. A layer that switches between six unrelated feature bases from step to
-step hands the next layer a different input each time, and with six such layers in a
-chain uniform path sampling stayed at chance after 345 steps for every learning rate
-tried (0.005–0.05, SGD or Adam), while one fixed path reached 88% in 69 steps.
+Why it is needed (figures in docs/BENCHMARKS.md, "Why the supernet stayed at chance",
+`bench/supernet_learns.py`): with PyTorch's default initialisation every candidate of a
+layer is an unrelated random function, and six of the 21 layers of proxyless-mobile have
+no residual path. A layer that switches between six unrelated feature bases from step
+to step hands the next layer a different input each time, and with six such layers in a
+chain uniform path sampling stayed at chance for every learning rate tried, while one
+fixed path learned quickly.
 
 Two remedies from the literature, both on by default:
 

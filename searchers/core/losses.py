@@ -14,7 +14,7 @@ Hard target (`HardTarget`): an augmented Lagrangian on the architecture the sear
 would export. The exported architecture is the argmax, whose latency is not
 differentiable, and the expected latency under p is a poor stand-in while p is still
 spread: on proxyless-mobile@32 a search held E[LAT] on the target while its argmax sat
-25% under it (each layer's cheapest candidate leads by a little when p is flat). So
+far under it (each layer's cheapest candidate leads by a little when p is flat). So
 the term uses E_s[LAT], the expected latency under the sharpened distribution
 softmax(α/τ_s) (τ_s = 0.3), close to the argmax's and differentiable where it matters
 (between a layer's leading candidates):
@@ -23,9 +23,10 @@ softmax(α/τ_s) (τ_s = 0.3), close to the argmax's and differentiable where it
 
 u is the distance from the controller's setpoint c in half-bands b (eq: c = T, b = tol;
 le: c = T(1 − tol/2), b = tol/2, so the search aims inside [T(1 − tol), T]; for le only
-u > 0 is penalised and λ ≥ 0). Plain dual ascent (λ alone) swung λ between about +8 and
-−11 every few epochs: the multiplier integrates the violation, the architecture answers
-late through Adam's averaging, and λ overshoots. Here
+u > 0 is penalised and λ ≥ 0). Plain dual ascent (λ alone) swung λ from sign to sign
+every few epochs (docs/BENCHMARKS.md, "`hwlat search` with its defaults"): the
+multiplier integrates the violation, the architecture answers late through Adam's
+averaging, and λ overshoots. Here
 
 - the quadratic term is the proportional part: it pulls the latency back at once,
   harder the farther it is, and vanishes at the setpoint;

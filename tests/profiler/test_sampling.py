@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from profiler.ops import OpSpec
-from profiler.sampling import DRAWS, MOVES, SIDES, refine_ops, sample_ops
+from profiler.sampling import DRAWS, KERNEL_DRAWS, MOVES, SIDES, refine_ops, sample_ops
 from searchers.spaces import create_space
 
 
@@ -13,7 +13,7 @@ from searchers.spaces import create_space
 def test_samples_are_valid_distinct_and_seeded(kind: str) -> None:
     ops = sample_ops(kind, 60, seed=3)
     assert len(ops) == 60 == len({op.key for op in ops})
-    kinds = {"shuffle": {"shuffle", "xception"}, "mbconv_kernels": {"conv"}}.get(kind, {kind})
+    kinds = {"shuffle": {"shuffle", "xception"}}.get(kind, {kind})
     assert {op.kind for op in ops} <= kinds
     assert [op.key for op in sample_ops(kind, 60, seed=3)] == [op.key for op in ops]
     assert [op.key for op in sample_ops(kind, 60, seed=4)] != [op.key for op in ops]
@@ -32,8 +32,20 @@ def test_priors_cover_the_fbnet_space() -> None:
     assert {112, 56, 28, 14, 7} <= sides
 
 
+@pytest.mark.parametrize("kind", sorted(KERNEL_DRAWS))
+def test_kernel_samples_are_valid_distinct_seeded_convs(kind: str) -> None:
+    ops = sample_ops(kind, 60, seed=3, kernels=True)
+    assert len(ops) == 60 == len({op.key for op in ops}) and {op.kind for op in ops} == {"conv"}
+    assert ops == sample_ops(kind, 60, seed=3, kernels=True)
+
+
+def test_only_kinds_that_decompose_have_kernel_samples() -> None:
+    with pytest.raises(ValueError, match="kind: no kernel sampler for 'shuffle'"):
+        sample_ops("shuffle", 10, kernels=True)
+
+
 def test_mbconv_kernels_are_the_convolutions_of_mbconv_blocks() -> None:
-    ops = sample_ops("mbconv_kernels", 600, seed=1)
+    ops = sample_ops("mbconv", 600, seed=1, kernels=True)
     dw = [op for op in ops if op.num("g") == op.num("cin") == op.num("cout") > 2]
     pw = [op for op in ops if op.num("k") == 1]
     assert len(dw) + len(pw) == len(ops)  # nothing else: no dense k x k convs

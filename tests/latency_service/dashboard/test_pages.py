@@ -12,8 +12,8 @@ import pytest
 
 from profiler.sampling import sample_ops
 from tests.latency_service.routes.test_estimates import measure_space_and_networks
+from tests.latency_service.routes.test_predictors import law
 from tests.latency_service.support import ADMIN, FBNET32, FBNET32_OPS, Api, MakeApi, bearer, stats
-from tests.latency_service.test_predictors import law
 
 UNSTABLE = 2  # fbnet ops uploaded as unstable
 FAILED = 1

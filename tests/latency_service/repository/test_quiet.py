@@ -10,8 +10,8 @@ import numpy as np
 from latency_service.predictors.training import metrics
 from latency_service.repository.quiet import MIN_QUIET
 from profiler.sampling import sample_ops
+from tests.latency_service.routes.test_predictors import law
 from tests.latency_service.support import ADMIN, Api, bearer, stats
-from tests.latency_service.test_predictors import law
 
 
 def measure(

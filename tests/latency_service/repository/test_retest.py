@@ -11,8 +11,8 @@ from sqlalchemy import text
 from profiler.sampling import sample_ops
 from tests.latency_service.repository.test_remeasure import quiet_batches
 from tests.latency_service.routes.test_drift import post, reading
+from tests.latency_service.routes.test_predictors import law, measure_by_law
 from tests.latency_service.support import ADMIN, Api, bearer, stats
-from tests.latency_service.test_predictors import law, measure_by_law
 
 MBCONV = [op.key for op in sample_ops("mbconv", 12, seed=3)]
 SHUFFLE = [op.key for op in sample_ops("shuffle", 3, seed=3)]

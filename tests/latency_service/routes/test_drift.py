@@ -15,8 +15,8 @@ from latency_service.repository.devices import get_device
 from profiler.ops import OpSpec
 from profiler.reference import PANEL, panel_ops
 from profiler.sampling import sample_ops
+from tests.latency_service.routes.test_predictors import law
 from tests.latency_service.support import ADMIN, Api, bearer, stats
-from tests.latency_service.test_predictors import law
 
 BASE_MS = (0.05, 0.3, 1.5)
 

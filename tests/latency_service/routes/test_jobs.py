@@ -70,7 +70,7 @@ def test_enqueue_explicit_ops(api: Api, token: str) -> None:
 
 
 def test_enqueue_more_ops_than_one_query_takes(api: Api, token: str) -> None:
-    keys = [op.key for op in sample_ops("mbconv_kernels", 1200, seed=9)]  # > CHUNK ids
+    keys = [op.key for op in sample_ops("mbconv", 1200, seed=9, kernels=True)]  # > CHUNK ids
     assert api.enqueue("dev1", ops=keys)["new"] == 1200
     again = api.enqueue("dev1", ops=keys)
     assert again == {"total": 1200, "new": 0, "already_measured": 0, "already_queued": 1200}

@@ -15,7 +15,8 @@ from latency_service.predictors import kernel_table
 from latency_service.predictors.features import feature_names, feature_vector, layout_vector
 from latency_service.predictors.kernel_table import KERNEL_MIN, KernelTable
 from latency_service.predictors.layout import mlas_names, mlas_vector, nchwc
-from latency_service.predictors.training import MIN_SAMPLES, MODELS, NET_MODELS, train
+from latency_service.predictors.registry import NET_MIN, candidate, list_candidates
+from latency_service.predictors.training import MIN_SAMPLES, train
 from profiler.decompose import conv_ops
 from profiler.features import features, kernels
 from profiler.ops import OpSpec
@@ -29,7 +30,7 @@ def roofline_law(spec: OpSpec) -> float:
 
 def test_a_roofline_law_is_recovered() -> None:
     specs = sample_ops("mbconv", 120, seed=1)
-    trained = train("mbconv", specs, [roofline_law(s) for s in specs])
+    trained = train("mbconv", specs, [roofline_law(s) for s in specs], models=["all"])
     assert trained.cv["roofline"]["rmspe"] < 0.01  # the linear model is exact here
     # every roofline variant carries the exact law
     assert trained.model in (
@@ -54,7 +55,7 @@ def kernel_law(spec: OpSpec) -> float:
 
 def test_a_kernel_level_law_needs_the_kernel_roofline() -> None:
     specs = sample_ops("mbconv", 150, seed=3)
-    trained = train("mbconv", specs, [kernel_law(s) for s in specs])
+    trained = train("mbconv", specs, [kernel_law(s) for s in specs], models=["all"])
     assert trained.cv["kernel_roofline"]["rmspe"] < 0.01
     assert trained.cv["roofline"]["rmspe"] > 0.1  # one FLOPs coefficient cannot fit it
     assert trained.model in ("kernel_roofline", "kernel_forest", "kernel_gbm", "kernel_gbm_layout")
@@ -69,7 +70,7 @@ def conv_law(op: OpSpec) -> float:
 
 
 def test_blocks_are_learned_from_their_kernels_measured_alone() -> None:
-    convs = sample_ops("mbconv_kernels", 400, seed=2)  # other blocks' kernels
+    convs = sample_ops("mbconv", 400, seed=2, kernels=True)  # other blocks' kernels
     kernel_ms = np.array([conv_law(c) for c in convs])
     specs = sample_ops("mbconv", 200, seed=3)
     ms = [0.9 * sum(conv_law(c) for c in conv_ops(s)) + 0.003 * (1 + s.num("se")) for s in specs]
@@ -92,7 +93,7 @@ def test_blocks_are_learned_from_their_kernels_measured_alone() -> None:
 def test_kernel_estimates_are_cached_per_block_within_a_bound(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    convs = sample_ops("mbconv_kernels", KERNEL_MIN, seed=2)
+    convs = sample_ops("mbconv", KERNEL_MIN, seed=2, kernels=True)
     table = KernelTable(convs, np.array([conv_law(c) for c in convs]))
     blocks = sample_ops("mbconv", 12, seed=4)
     one_by_one = np.vstack([table.parts([b]) for b in blocks])  # (12, 3)
@@ -174,7 +175,7 @@ def test_trees_learn_a_nonlinear_law_from_features() -> None:
     specs = [s for s in sample_ops("shuffle", 450, seed=2) if s.kind == "shuffle"][:300]
     stride2 = {s.key: 1.2 if s.num("s") == 2 else 1.0 for s in specs}
     law = [0.01 + 1e-7 * features(s).flops ** 0.9 * stride2[s.key] for s in specs]
-    trees = tuple(m for m in MODELS if m not in NET_MODELS)  # the networks: test_kernel_net
+    trees = tuple(m for m in list_candidates() if candidate(m).min_rows < NET_MIN)  # not nets
     trained = train("shuffle", specs, law, models=trees)
     best = trained.cv[trained.model]
     assert trained.model in (
@@ -214,6 +215,7 @@ def test_feature_vectors_match_their_names() -> None:
         assert len(feature_vector(op)) == len(feature_names(kind))
 
 
+@pytest.mark.slow
 def test_every_candidate_refits_to_the_bit_in_a_fresh_single_threaded_process() -> None:
     """Predictors are stored as recipes, so every candidate must refit identically,
     whatever the process and its OpenMP thread count (gradient boosting is threaded)."""
@@ -221,17 +223,18 @@ def test_every_candidate_refits_to_the_bit_in_a_fresh_single_threaded_process() 
 import json
 import numpy as np
 from latency_service.predictors.kernel_table import KernelTable
-from latency_service.predictors.training import MODELS, make
+from latency_service.predictors.registry import list_candidates, make
 from profiler.features import features
 from profiler.sampling import sample_ops
 def law(s):
     return 1e-9 * features(s).flops ** 0.95 * (1.3 if s.p.get("se") else 1.0) + 0.01
 specs = sample_ops("mbconv", 80, seed=5)
 fresh = sample_ops("mbconv", 10, seed=6)
-convs = sample_ops("mbconv_kernels", 120, seed=7)
+convs = sample_ops("mbconv", 120, seed=7, kernels=True)
 table = KernelTable(convs, np.array([law(c) for c in convs]))
 y = np.array([law(s) for s in specs])
-print(json.dumps({m: make(m, table).fit(specs, y).predict(fresh).tolist() for m in MODELS}))
+fits = {m: make(m, table).fit(specs, y).predict(fresh).tolist() for m in list_candidates()}
+print(json.dumps(fits))
 """
     runs = []
     for threads in ("1", "2"):
@@ -240,5 +243,5 @@ print(json.dumps({m: make(m, table).fit(specs, y).predict(fresh).tolist() for m 
             [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
         )
         runs.append(json.loads(out.stdout))
-    assert set(runs[0]) == set(MODELS)
+    assert set(runs[0]) == set(list_candidates())
     assert runs[0] == runs[1]

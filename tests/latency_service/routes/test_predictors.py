@@ -13,7 +13,7 @@ import pytest
 
 from latency_service.config import ServiceSettings
 from latency_service.main import create_app
-from latency_service.predictors.training import NET_MIN
+from latency_service.predictors.registry import NET_MIN
 from profiler.features import features
 from profiler.ops import OpSpec
 from profiler.sampling import sample_ops
@@ -102,7 +102,7 @@ def test_bad_training_requests(api: Api, token: str) -> None:
     r = api.client.post("/v1/devices/ghost/predictors:train", json={}, headers=ADMIN)
     assert r.status_code == 404
     for models, why in (
-        (["nope"], "models: unknown candidate 'nope' (candidates: random_forest"),
+        (["nope"], "models: unknown candidate 'nope' (candidates: all, random_forest"),
         ([], "models: give at least one"),
     ):
         r = api.client.post(
@@ -123,7 +123,7 @@ def test_only_the_asked_candidates_and_kernel_tables_need_measured_kernels(
     r = api.client.post(url, json={**body, "models": ["kernel_table_gbm"]}, headers=ADMIN)
     assert r.status_code == 422
     assert "need at least 100 measured conv ops" in r.json()["detail"]
-    assert "jobs sample --kind mbconv_kernels" in r.json()["detail"]
+    assert "jobs sample --kind mbconv --kernels" in r.json()["detail"]
     r = api.client.post(url, json={"models": ["kernel_table_gbm"]}, headers=ADMIN)
     assert r.status_code == 200 and not r.json()["trained"]  # every kind: skipped, saying why
     assert "need at least 100 measured conv ops" in r.json()["skipped"]["mbconv"]
@@ -131,8 +131,11 @@ def test_only_the_asked_candidates_and_kernel_tables_need_measured_kernels(
 
 @pytest.mark.parametrize(
     ("model", "blocks"),
-    [(None, 0), ("kernel_table_gbm", 40), ("kernel_net_joint", NET_MIN)],  # 0: trained_api
-    ids=["blocks", "kernel-table", "kernel-net-joint"],
+    [
+        pytest.param(None, 0, id="blocks"),  # 0: trained_api
+        pytest.param("kernel_table_gbm", 40, id="kernel-table"),
+        pytest.param("kernel_net_joint", NET_MIN, id="kernel-net-joint", marks=pytest.mark.slow),
+    ],
 )
 def test_a_predictor_is_rebuilt_identically_in_a_fresh_process(
     tmp_path: Path, model: str | None, blocks: int
@@ -143,14 +146,18 @@ def test_a_predictor_is_rebuilt_identically_in_a_fresh_process(
     token = api.make_device("dev1")
     kernels = model is not None
     if kernels:  # conv ops measured alone, and an mbconv predictor built on them
-        measure_by_law(api, token, [op.key for op in sample_ops("mbconv_kernels", 110, seed=4)])
+        measure_by_law(
+            api, token, [op.key for op in sample_ops("mbconv", 110, seed=4, kernels=True)]
+        )
         measure_by_law(api, token, [op.key for op in sample_ops("mbconv", blocks, seed=1)])
         body = {"kinds": ["mbconv"], "models": [model]}
         r = api.client.post("/v1/devices/dev1/predictors:train", json=body, headers=ADMIN)
         [p] = r.json()["trained"]
         assert p["model"] == model and p["drift"]["kernels"]["watermark"] > 0
         # conv ops measured after training must not change the rebuilt predictor
-        measure_by_law(api, token, [op.key for op in sample_ops("mbconv_kernels", 30, seed=5)])
+        measure_by_law(
+            api, token, [op.key for op in sample_ops("mbconv", 30, seed=5, kernels=True)]
+        )
     else:
         trained_api(api, token)
     unseen = [op.key for op in sample_ops("mbconv", 8, seed=123)]

@@ -21,8 +21,9 @@ def train(
         list[str] | None,
         typer.Option(
             "--model",
-            help="Candidate to cross-validate (repeatable; `all` for every one; default: "
-            "the default set, see docs/ARCHITECTURE.md).",
+            help="Candidate to cross-validate (repeatable; a blend brings its parts; `all`: "
+            "every registered one). Default: the registry's default set "
+            "(docs/ARCHITECTURE.md, Predictors).",
         ),
     ] = None,
     server: Server = DEFAULT_SERVER,

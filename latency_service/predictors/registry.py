@@ -10,8 +10,10 @@ each blend with its parts, which cross-validation needs first.
 
 The default set is the few that win on the figures in docs/BENCHMARKS.md ("Predictor
 registry (issue 24)" and the issue-6 sections before it): the boosted kernel law with
-every feature set (`kernel_gbm_mlas`), the three blends and their parts, and the kernel
-law with extra-trees (`kernel_forest`, cheap, for kinds with few rows). The rest stay
+every feature set (`kernel_gbm_mlas`), the three blends and their parts, and two cheap
+ones for kinds with few or noisy rows (`kernel_forest`, `kernel_roofline`). Where the
+device's kernels let `kernel_net_joint` in, `kernel_net` and its blend stay out (`unless`):
+they never beat it there, and the networks are most of training's time. The rest stay
 registered, for `--model all` and because a stored predictor is rebuilt from its
 candidate's name: plain trees and rooflines (the baselines), and the feature ablations
 of the boosted kernel law (`kernel_gbm` → `_layout` → `_nchwc` → `_mlas`, each adds
@@ -21,7 +23,7 @@ features to the last).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from latency_service.predictors.kernel_net import KernelNet
 from latency_service.predictors.kernel_table import KernelTable, KernelTableBoost
@@ -49,6 +51,9 @@ class Candidate:
     min_rows: int = 0  # offered from this many measured ops of the kind
     parts: tuple[str, ...] = ()  # a blend: the geometric mean of these candidates
     default: bool = False  # cross-validated by `hwlat train` without --model
+    # in the default set only where this candidate is not offered: one that wins over it
+    # wherever both apply, so fitting both costs time for nothing
+    unless: str | None = None
 
 
 _CANDIDATES: dict[str, Candidate] = {}
@@ -62,14 +67,10 @@ def register(candidate: Candidate) -> Candidate:
         raise RuntimeError(f"{candidate.name}: a blend has registered parts and no build")
     parts = [_CANDIDATES[p] for p in candidate.parts]
     if parts:  # a blend needs what its parts need
-        candidate = Candidate(
-            candidate.name,
-            candidate.about,
-            None,
-            any(p.needs_kernels for p in parts),
-            max(p.min_rows for p in parts),
-            candidate.parts,
-            candidate.default,
+        candidate = replace(
+            candidate,
+            needs_kernels=any(p.needs_kernels for p in parts),
+            min_rows=max(p.min_rows for p in parts),
         )
     _CANDIDATES[candidate.name] = candidate
     return candidate
@@ -101,12 +102,17 @@ def resolve(models: Sequence[str] | None) -> tuple[str, ...]:
         return default_candidates()
     if not models:
         raise ValueError("models: give at least one candidate, or all")
+    named = [candidate(name) for name in models if name != "all"]  # unknown: ValueError
     if "all" in models:
         return list_candidates()
-    wanted: set[str] = set()
-    for name in models:
-        wanted |= _with_parts(candidate(name))
+    wanted: set[str] = set().union(*(_with_parts(c) for c in named))
     return tuple(n for n in _CANDIDATES if n in wanted)
+
+
+def without_superseded(offered: Sequence[str]) -> tuple[str, ...]:
+    """The default set's candidates where what supersedes them (`unless`) is not offered
+    (the networks: `kernel_net_joint`, with the device's kernels, over `kernel_net`)."""
+    return tuple(n for n in offered if _CANDIDATES[n].unless not in offered)
 
 
 def _with_parts(c: Candidate) -> set[str]:
@@ -133,9 +139,9 @@ def _add(name: str, about: str, build: Build, **kw: object) -> None:
     register(Candidate(name, about, build, **kw))  # type: ignore[arg-type]
 
 
-def _blend(name: str, *parts: str) -> None:
+def _blend(name: str, *parts: str, unless: str | None = None) -> None:
     about = "geometric mean of " + " and ".join(parts)
-    register(Candidate(name, about, None, parts=parts, default=True))
+    register(Candidate(name, about, None, parts=parts, default=True, unless=unless))
 
 
 def _boosted(name: str) -> Build:
@@ -146,7 +152,13 @@ _add("random_forest", "random forest on log latency", lambda t: LogTree("random_
 _add("hist_gbm", "gradient boosting on log latency", lambda t: LogTree("hist_gbm"))
 _add("roofline", "a·FLOPs + b·bytes + c, non-negative", lambda t: Roofline())
 _add("roofline_forest", "roofline × extra-trees on its log residual", lambda t: RooflineForest())
-_add("kernel_roofline", "one roofline law per conv kernel type", lambda t: KernelRoofline())
+# the kernel law alone won where labels were too noisy for trees (torch-cuda, few rows)
+_add(
+    "kernel_roofline",
+    "one roofline law per conv kernel type",
+    lambda t: KernelRoofline(),
+    default=True,
+)
 _add(
     "kernel_forest",
     "kernel law × extra-trees on its log residual",
@@ -172,6 +184,7 @@ _add(
     lambda t: KernelNet(),
     min_rows=NET_MIN,
     default=True,
+    unless="kernel_net_joint",
 )
 _add(
     "kernel_net_joint",
@@ -181,5 +194,5 @@ _add(
     min_rows=NET_MIN,
     default=True,
 )
-_blend("kernel_net_blend", "kernel_net", "kernel_gbm_mlas")
+_blend("kernel_net_blend", "kernel_net", "kernel_gbm_mlas", unless="kernel_net_joint")
 _blend("kernel_net_table_blend", "kernel_net_joint", "kernel_table_blend")

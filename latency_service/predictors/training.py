@@ -22,7 +22,7 @@ from threadpoolctl import ThreadpoolController
 
 from latency_service.predictors.kernel_table import KERNEL_MIN, KernelTable
 from latency_service.predictors.models import SEED, Predicts
-from latency_service.predictors.registry import candidate, make, resolve
+from latency_service.predictors.registry import candidate, make, resolve, without_superseded
 from profiler.decompose import can_decompose
 from profiler.ops import OpSpec
 
@@ -116,6 +116,32 @@ def _offered(
     )
 
 
+def _cross_validate(
+    offered: tuple[str, ...],
+    specs: list[OpSpec],
+    y: np.ndarray,
+    folds: int,
+    table: KernelTable | None,
+) -> tuple[dict[str, dict[str, float]], dict[str, np.ndarray]]:
+    """Held-out metrics and estimates of each candidate over seeded k folds."""
+    kfold = KFold(n_splits=min(folds, len(specs)), shuffle=True, random_state=SEED)
+    splits = list(kfold.split(specs))
+    cv: dict[str, dict[str, float]] = {}
+    heldout: dict[str, np.ndarray] = {}
+    with one_thread():
+        for model in offered:  # registration order: parts before their blends
+            parts = candidate(model).parts
+            if parts and all(p in heldout for p in parts):  # as Blend.predict computes it
+                pred = np.exp(np.mean([np.log(heldout[p]) for p in parts], axis=0))
+            else:
+                pred = np.empty_like(y)
+                for tr, te in splits:
+                    fitted = make(model, table).fit([specs[i] for i in tr], y[tr])
+                    pred[te] = fitted.predict([specs[i] for i in te])
+            cv[model], heldout[model] = metrics(pred, y), pred
+    return cv, heldout
+
+
 def train(
     kind: str,
     specs: list[OpSpec],
@@ -139,22 +165,11 @@ def train(
     wants_table = any(candidate(m).needs_kernels for m in asked)
     table = kernel_table(kind, kernels) if wants_table else None
     offered = _offered(kind, asked, table, len(specs))
-    kfold = KFold(n_splits=min(folds, len(specs)), shuffle=True, random_state=SEED)
-    splits = list(kfold.split(specs))
-    cv: dict[str, dict[str, float]] = {}
-    heldout: dict[str, np.ndarray] = {}
+    if models is None:
+        offered = without_superseded(offered)
+    cv, heldout = _cross_validate(offered, specs, y, folds, table)
+    best = min(offered, key=lambda m: cv[m]["rmspe"])
     with one_thread():
-        for model in offered:  # registration order: parts before their blends
-            parts = candidate(model).parts
-            if parts and all(p in heldout for p in parts):  # as Blend.predict computes it
-                pred = np.exp(np.mean([np.log(heldout[p]) for p in parts], axis=0))
-            else:
-                pred = np.empty_like(y)
-                for tr, te in splits:
-                    fitted = make(model, table).fit([specs[i] for i in tr], y[tr])
-                    pred[te] = fitted.predict([specs[i] for i in te])
-            cv[model], heldout[model] = metrics(pred, y), pred
-        best = min(offered, key=lambda m: cv[m]["rmspe"])
         final = make(best, table).fit(specs, y)
     return Trained(
         kind,

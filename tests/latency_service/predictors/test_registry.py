@@ -15,6 +15,7 @@ from latency_service.predictors.registry import (
     list_candidates,
     make,
     resolve,
+    without_superseded,
 )
 from latency_service.predictors.training import one_thread, train
 from profiler.features import features
@@ -56,6 +57,7 @@ def test_contract(name: str, table: KernelTable) -> None:
 def test_the_default_set_is_the_winners_with_their_parts() -> None:
     defaults = default_candidates()
     assert set(defaults) == {
+        "kernel_roofline",
         "kernel_forest",
         "kernel_gbm_mlas",
         "kernel_table_gbm",
@@ -87,6 +89,18 @@ def test_requests_resolve_to_candidates_in_registration_order() -> None:
         resolve(["roofline", "xgboost"])
     with pytest.raises(ValueError, match="models: give at least one candidate, or all"):
         resolve([])
+    with pytest.raises(ValueError, match="unknown candidate 'xgboost'"):
+        resolve(["all", "xgboost"])
+
+
+def test_the_joint_network_supersedes_the_plain_one_in_the_default_set() -> None:
+    """Where the device's kernels let kernel_net_joint in, kernel_net and its blend stay
+    out of the default set; without the kernels, or when asked for, they stay in."""
+    with_kernels = without_superseded(default_candidates())
+    assert "kernel_net_joint" in with_kernels
+    assert not {"kernel_net", "kernel_net_blend"} & set(with_kernels)
+    no_kernels = tuple(n for n in default_candidates() if not candidate(n).needs_kernels)
+    assert {"kernel_net", "kernel_net_blend"} <= set(without_superseded(no_kernels))
 
 
 def test_candidates_that_do_not_apply_are_left_out() -> None:
@@ -94,7 +108,7 @@ def test_candidates_that_do_not_apply_are_left_out() -> None:
     not offered; the default set falls back to the kernel law with trees."""
     y = [law(s) for s in SPECS]
     trained = train("mbconv", SPECS, y)
-    assert set(trained.cv) == {"kernel_forest", "kernel_gbm_mlas"}
+    assert set(trained.cv) == {"kernel_roofline", "kernel_forest", "kernel_gbm_mlas"}
     with pytest.raises(
         ValueError, match=r"kernel_net: at least 200 measured mbconv ops needed, there are 40"
     ):

@@ -164,7 +164,8 @@ def train_device(
         if any(candidate(m).needs_kernels for m in candidates):  # else skip the conv rows
             kernels, kernel_record = kernel_labels(s, device, kind, ops.specs[0].dtype)
         try:
-            trained = train(kind, ops.specs, list(y), models=candidates, kernels=kernels)
+            # the request as asked: None is the default set, whose rules `train` applies
+            trained = train(kind, ops.specs, list(y), models=models, kernels=kernels)
         except ValueError as exc:  # only candidates asked that do not apply here
             if kinds:
                 raise Invalid(f"kind {kind}: {exc}") from None

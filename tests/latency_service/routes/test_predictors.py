@@ -41,6 +41,28 @@ def measure_by_law(api: Api, token: str, keys: list[str]) -> None:
         assert r.status_code == 200, r.text
 
 
+def test_the_service_trains_the_request_as_asked(
+    api: Api, token: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`hwlat train` without --model reaches training as None (the default set, with its
+    rules), not as the list of its names; a named request reaches it as named."""
+    from latency_service.repository import predictors as repo
+
+    asked: list[Any] = []
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        asked.append(kwargs["models"])
+        return real(*args, **kwargs)
+
+    real = repo.train
+    monkeypatch.setattr(repo, "train", spy)
+    trained_api(api, token)
+    r = api.client.post("/v1/devices/dev1/predictors:train", json={"models": ["roofline"]},
+                        headers=ADMIN)  # fmt: skip
+    assert r.status_code == 200, r.text
+    assert asked == [None, ["roofline"]]
+
+
 def trained_api(api: Api, token: str) -> list[str]:
     """40 mbconv ops measured (a known law) and a predictor trained on them."""
     keys = [op.key for op in sample_ops("mbconv", 40, seed=1)]

@@ -24,16 +24,7 @@ retest_n=${5:-40}
 py=${PYTHON:-.venv/bin/python}
 runtime=${RUNTIME:-torch-cuda}
 mkdir -p "$out"
-export PYTHONUNBUFFERED=1
-status=0
-step() {  # step NAME CMD...: run, log to OUTDIR/NAME.log, remember a failure
-    local name=$1
-    shift
-    echo "== $name ($(date -u +%H:%M:%S))"
-    "$@" 2>&1 | tee "$out/$name.log"
-    local rc=${PIPESTATUS[0]}
-    [ "$rc" -eq 0 ] || { echo "== $name exited $rc"; status=1; }
-}
+. "$(dirname "$0")/_steps.sh"  # step NAME CMD...
 
 step machine sh -c "nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,\
 temperature.gpu,utilization.gpu,memory.used --format=csv; $py -c '

@@ -11,6 +11,12 @@ median, the random spread, and wall time. Nothing in the search reads the test s
     .venv/bin/python bench/search_vs_random.py --searcher proxyless,fbnet \\
         --space proxyless-mobile -r 32 -w 0.35 --lut lut.json --target-ms 0.151 \\
         --seeds 3 --random 8 --dataset digits-hard --retrain-epochs 10 --jobs 2
+    .venv/bin/python bench/search_vs_random.py --searcher darts,gdas --space darts \\
+        -r 32 -o C=8 -o cells=5 --lut darts.json --target-ms 1.0 --device cuda --jobs 8
+
+On the darts space an architecture is a genotype: the random ones are drawn uniformly
+(two distinct inputs per node, a random op that is not `none` each) and kept when their
+table latency is inside the window.
 
 Searches and retrainings run in `--jobs` processes (one torch thread each); every unit is
 deterministic under its seed, so the figures do not depend on `--jobs`. `--reuse
@@ -22,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import statistics
 import sys
 import time
@@ -32,7 +39,9 @@ from typing import Any
 import torch
 
 from searchers import data as datasets
+from searchers.core.cell_search import CellSearcher
 from searchers.core.config import apply_sets
+from searchers.core.genotype import edge_costs, genotype_ms, random_genotype
 from searchers.core.losses import HardTarget
 from searchers.latency import LatencyTable
 from searchers.registry import create_searcher, searcher_class
@@ -41,7 +50,10 @@ from searchers.spaces import SearchSpace, create_space
 
 
 def setting(args: argparse.Namespace) -> tuple[SearchSpace, LatencyTable, datasets.Data]:
-    space = create_space(args.space, resolution=args.resolution, width=args.width, classes=10)
+    options = {k: int(v) for k, v in (o.split("=", 1) for o in args.option)}
+    space = create_space(
+        args.space, resolution=args.resolution, width=args.width, classes=10, **options
+    )
     table = LatencyTable.from_file(args.lut, space)
     table.check()
     data = datasets.load(args.dataset, space.resolution, args.batch_size, args.data_seed)
@@ -54,11 +66,13 @@ def search_unit(args: argparse.Namespace, name: str, seed: int) -> dict[str, Any
     _, table, data = setting(args)
     config = apply_sets(searcher_class(name).Config, [*args.set, f"seed={seed}"])
     hard = HardTarget(args.target_ms, "eq", args.tolerance)
-    result = create_searcher(name, table=table, data=data, config=config, latency=hard).run()
+    s = create_searcher(name, table=table, data=data, config=config, latency=hard,
+                        device=args.device)  # fmt: skip
+    result = s.run()
     return {
         "group": name,
         "seed": seed,
-        "choices": list(result.choices),
+        "choices": table.space.arch_to_json(result.arch),
         "table_ms": result.table_ms,
         "proposed_ms": result.proposed_ms,
         "repaired": len(result.repair["changed"]) if result.repair else 0,
@@ -73,7 +87,9 @@ def retrain_unit(args: argparse.Namespace, choices: list[str]) -> dict[str, Any]
     t0 = time.perf_counter()
     space, _, data = setting(args)
     accs = [
-        retrain(space, choices, data, args.retrain_epochs, args.retrain_lr, seed).test_acc
+        retrain(
+            space, choices, data, args.retrain_epochs, args.retrain_lr, seed, args.device
+        ).test_acc
         for seed in range(args.retrain_seeds)
     ]
     return {"test_acc": accs, "retrain_s": time.perf_counter() - t0}
@@ -85,6 +101,8 @@ def random_pool(args: argparse.Namespace) -> list[dict[str, Any]]:
     _, table, _ = setting(args)
     hard = HardTarget(args.target_ms, "eq", args.tolerance)
     gen = torch.Generator().manual_seed(args.random_seed)
+    if any(issubclass(searcher_class(n), CellSearcher) for n in args.searcher.split(",")):
+        return random_genotypes(args, table, hard, gen)
     legal = table.mask.double()
     probs = legal / legal.sum(1, keepdim=True)  # uniform over each layer's legal candidates
     rows = torch.arange(len(probs))
@@ -101,6 +119,28 @@ def random_pool(args: argparse.Namespace) -> list[dict[str, Any]]:
     return [
         {"group": "random", "seed": i, "choices": list(table.names(c)), "table_ms": table.exact(c)}
         for i, c in enumerate(pool[: args.random])
+    ]
+
+
+def random_genotypes(
+    args: argparse.Namespace, table: LatencyTable, hard: HardTarget, gen: torch.Generator
+) -> list[dict[str, Any]]:
+    """Uniform genotypes kept when inside the window (rejection sampling)."""
+    costs, pool = edge_costs(table), []
+    for _ in range(200_000):
+        g = random_genotype(gen)
+        if hard.satisfied(genotype_ms(table, costs, g)) and g not in pool:
+            pool.append(g)
+            if len(pool) == args.random:
+                break
+    return [
+        {
+            "group": "random",
+            "seed": i,
+            "table_ms": genotype_ms(table, costs, g),
+            "choices": table.space.arch_to_json(g),
+        }
+        for i, g in enumerate(pool)
     ]
 
 
@@ -134,6 +174,8 @@ def main() -> None:
     ap.add_argument("--space", default="proxyless-mobile")
     ap.add_argument("-r", "--resolution", type=int, default=32)
     ap.add_argument("-w", "--width", type=float, default=0.35)
+    ap.add_argument("-o", "--option", action="append", default=[], help="space NAME=VALUE")
+    ap.add_argument("--device", default="cpu", help="where searches and retraining run")
     ap.add_argument("--lut", type=Path, required=True)
     ap.add_argument("--target-ms", type=float, required=True)
     ap.add_argument("--tolerance", type=float, default=0.03)
@@ -153,7 +195,9 @@ def main() -> None:
     args = ap.parse_args()
     names = args.searcher.split(",")
     t0 = time.perf_counter()
-    with ProcessPoolExecutor(args.jobs) as ex:
+    # CUDA cannot be forked into workers: spawn them when they use it
+    context = multiprocessing.get_context("spawn" if args.device == "cuda" else None)
+    with ProcessPoolExecutor(args.jobs, mp_context=context) as ex:
         if args.reuse:  # the architectures of an earlier run, retrained with these settings
             rows = [
                 {k: v for k, v in r.items() if k in KEPT}
@@ -162,7 +206,7 @@ def main() -> None:
             names = list(dict.fromkeys(r["group"] for r in rows if r["group"] != "random"))
             args.searcher = ",".join(names)
         else:
-            rows = search_all(args, ex, names) + random_pool(args)
+            rows = search_all(args, ex, names)  # the searched, then the random pool
         t_search = time.perf_counter() - t0
         trained = retrain_all(args, ex, rows)
     for row, t in zip(rows, trained, strict=True):

@@ -31,6 +31,9 @@ def epoch_line(row: dict[str, Any]) -> str:
     ]
     if "argmax_ms" in row:
         parts.append(f"argmax {row['argmax_ms']:.4f} ms")
+    if "stage" in row:
+        ops = "/".join(map(str, row["ops_per_edge"]))
+        parts.insert(1, f"stage {row['stage']} ({row['cells']} cells, {ops} ops per edge)")
     if "temperature" in row:
         parts.append(f"τ {row['temperature']:.2f}")
     parts.append(f"λ {row['latency_weight']:.2f}")
@@ -40,7 +43,7 @@ def epoch_line(row: dict[str, Any]) -> str:
 def run_with_progress(
     s: Searcher, console: Console, checkpoint: Checkpoint | None = None
 ) -> SearchResult:
-    epochs, done = s.config.epochs, s.epoch
+    epochs, done = s.total_epochs(), s.epoch
     columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console) as bar:
         task = bar.add_task(f"{s.name} search", total=epochs, completed=done)
@@ -64,7 +67,7 @@ def export(
     device: str | None,
 ) -> dict[str, Any]:
     space, data = s.space, s.data
-    arch = space.arch_to_json(result.choices)
+    arch = space.arch_to_json(result.choices if result.arch is None else result.arch)
     record: dict[str, Any] = {
         "format": FORMAT,
         "searcher": s.name,
@@ -75,7 +78,11 @@ def export(
         "proposed_ms": result.proposed_ms,
         "target": target_record(latency),
         "repair": result.repair,
-        "selection": {"how": result.selection["how"], "scored": result.selection["considered"]},
+        "selection": {
+            "how": result.selection["how"],
+            "scored": result.selection["considered"],
+            **{k: v for k, v in result.selection.items() if k not in ("how", "considered")},
+        },
         "shared_weights": {"search_val_acc": result.val_acc, "test_acc": result.test_acc},
         "config": asdict(s.config),
         "data": {
@@ -123,7 +130,10 @@ def print_summary(console: Console, record: dict[str, Any]) -> None:
     repair = record.get("repair")
     if repair:
         t.add_row("search's own choice", f"{record['proposed_ms']:.4f} ms")
-        t.add_row("layers repaired", str(len(repair["changed"])))
+        if "edges" in repair:
+            t.add_row("edges repaired", f"{len(repair['changed'])} of {repair['edges']}")
+        else:
+            t.add_row("layers repaired", str(len(repair["changed"])))
     est = record.get("estimate") or {}
     if est.get("calibrated_ms"):
         t.add_row("calibrated estimate", f"{est['calibrated_ms']:.4f} ms")
@@ -142,4 +152,11 @@ def print_summary(console: Console, record: dict[str, Any]) -> None:
             f"{retrained['test_acc']:.1%}",
         )
     console.print(t)
-    console.print("choices: " + " ".join(record["arch"]["choices"]))
+    arch = record["arch"]
+    if "choices" in arch:
+        console.print("choices: " + " ".join(arch["choices"]))
+        return
+    for cell in ("normal", "reduce"):  # a genotype: node i <- (op, input) x 2
+        nodes = [arch[cell][i : i + 2] for i in range(0, len(arch[cell]), 2)]
+        edges = "  ".join(f"n{i}←{a[0]}({a[1]}),{b[0]}({b[1]})" for i, (a, b) in enumerate(nodes))
+        console.print(f"{cell}: {edges}")

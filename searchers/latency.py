@@ -8,8 +8,9 @@ Every cell keeps where its number came from, so `check` can refuse missing or
 predicted cells *before* a search spends hours on a table with holes in it.
 
 Missing cells hold NaN (never 0: a forgotten `check` must not make an op look free);
-illegal cells hold 0.0 and are masked. Every layer is its own decision here, DARTS'
-shared `group`s included.
+illegal cells hold 0.0 and are masked; a space's free candidates (DARTS' `none`, an edge
+that is not in the child) hold 0.0 with the source `free`, whatever the table says.
+Every layer is its own decision here, DARTS' shared `group`s included.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any, Protocol
 import torch
 
 from profiler.lut import FORMAT as LUT_FORMAT
-from searchers.spaces import ArchError, SearchSpace, create_space
+from searchers.spaces import ArchError, Choice, SearchSpace, create_space
 
 
 class LutSource(Protocol):
@@ -43,7 +44,7 @@ class LutSource(Protocol):
     ) -> Any: ...
 
 
-SOURCES = ("measured", "predicted", "missing", "illegal")
+SOURCES = ("measured", "predicted", "free", "missing", "illegal")
 _BASE_PARAMS = ("space", "resolution", "width", "classes")
 _LISTED = 10  # cells named in an error before "and N more"
 
@@ -91,11 +92,13 @@ class LatencyTable:
                 raise ValueError(f"{key}: latency must be a finite number >= 0 ms, got {ms!r}")
             return float(ms), src
 
+        def choice(c: Choice) -> tuple[float, str]:
+            if c.op is None:
+                return 0.0, "illegal"
+            return (0.0, "free") if c.name in space.free_candidates else cell(c.op.key)
+
         fixed = [cell(op.key) for op in space.fixed_ops()]
-        rows = [
-            [cell(c.op.key) if c.op is not None else (0.0, "illegal") for c in layer.choices]
-            for layer in space.layers()
-        ]
+        rows = [[choice(c) for c in layer.choices] for layer in space.layers()]
         return cls(
             space=space,
             fixed_ms=math.fsum(ms for ms, _ in fixed),

@@ -42,7 +42,8 @@ def search(
     searcher: Annotated[
         str,
         typer.Argument(
-            help="proxyless or fbnet (`hwlat search NAME --help-options` lists its options)"
+            help="proxyless, fbnet (chain spaces) or darts, gdas, pcdarts, pdarts (--space "
+            "darts); `hwlat search NAME --help-options` lists its options"
         ),
     ],
     space_name: Annotated[str, Opt("--space")] = "proxyless-mobile",
@@ -128,7 +129,7 @@ def search(
             target_ms, mapped = table_target(c, device, space, target_ms)  # type: ignore[arg-type]
         latency = _latency(target_ms, tolerance, constraint, soft, loss)
         if isinstance(latency, HardTarget):
-            _reachable(table, latency)
+            _reachable(cls.table_bounds(table), latency)
         s = create_searcher(
             searcher, table=table, data=data, config=config, latency=latency, device=run_on
         )
@@ -149,9 +150,12 @@ def search(
                 if device
                 else measure_here(lut, runtime, space, record["arch"])  # type: ignore[arg-type]
             )
+    drawing = write_drawing(space, record, out)
     out.write_text(json.dumps(record, indent=1))
     print_summary(Console(), record)
-    Console().print(f"architecture written to {out}")
+    Console().print(
+        f"architecture written to {out}" + (f", its cells drawn in {drawing}" if drawing else "")
+    )
 
 
 def print_options(console: Console, name: str, config: type[SearchConfig]) -> None:
@@ -222,9 +226,21 @@ def table_target(
     return table_ms, info
 
 
-def _reachable(table: LatencyTable, hard: HardTarget) -> None:
+def write_drawing(space: SearchSpace, record: dict[str, Any], out: Path) -> Path | None:
+    """A cell space's genotype drawn next to the record (`arch.json` -> `arch.cells.svg`)."""
+    if space.name != "darts":
+        return None
+    from searchers.spaces.darts_draw import genotype_svg
+
+    path = out.with_name(out.stem + ".cells.svg")
+    path.write_text(genotype_svg(record["arch"]))
+    record["drawing"] = path.name
+    return path
+
+
+def _reachable(bounds: tuple[float, float], hard: HardTarget) -> None:
     """Refuse a target no architecture of the table can meet before training anything."""
-    lo, hi = table.bounds()
+    lo, hi = bounds
     t, tol = hard.target_ms, hard.tolerance
     if t < lo or (hard.constraint == "eq" and t * (1 - tol) > hi):
         fail(

@@ -20,6 +20,7 @@ from latency_service.repository import predictors as predictors_repo
 from latency_service.repository import reference as reference_repo
 from latency_service.repository import work as work_repo
 from latency_service.repository.ops import space_ops
+from searchers.spaces.darts_draw import genotype_svg
 
 WIDE_CI = 0.05  # a measured cell whose CI half-width is over 5% of its median is flagged
 FAILED_SHOWN = 50
@@ -214,6 +215,7 @@ def validation_view(points: list[tuple[Any, dict[str, Any]]], scopes: list[str])
             "ops": t["ops"],
             "predicted_ops": t["predicted_ops"],
             "calibrated_ms": None,
+            "genotype_svg": genotype_drawing(r),
         }
         for (r, t), scope in zip(points, scopes, strict=True)
     ]
@@ -221,3 +223,14 @@ def validation_view(points: list[tuple[Any, dict[str, Any]]], scopes: list[str])
         note = "no end-to-end network measurements yet; queue some with `hwlat validate`"
         return {"rows": rows, "raw": None, "calibrated": None, "note": note}
     return {"rows": rows, **assess(rows)}
+
+
+def genotype_drawing(r: Any) -> str | None:
+    """A darts network's two cells as SVG; None for other spaces, and for an arch that
+    cannot be drawn (an old or malformed one): a drawing never fails the page."""
+    if r.space != "darts":
+        return None
+    try:
+        return genotype_svg(dict(r.arch))
+    except Exception:  # decoration only: whatever the stored arch holds, show nothing
+        return None

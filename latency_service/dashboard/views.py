@@ -35,6 +35,10 @@ templates.env.globals.update(version=__version__, plotly_version=plotly.__versio
 templates.env.filters["ms"] = lambda v: "–" if v is None else f"{v:.4f}"
 templates.env.filters["pct"] = lambda v: "–" if v is None else f"{v:.0%}"
 templates.env.filters["when"] = lambda v: v.strftime("%Y-%m-%d %H:%M:%S UTC") if v else "never"
+# rows for a page's JSON without a bulky field the page shows otherwise (a drawing)
+templates.env.filters["without"] = lambda rows, key: [
+    {k: v for k, v in r.items() if k != key} for r in rows
+]
 
 router = APIRouter(include_in_schema=False, dependencies=[PageReaderDep])
 public = APIRouter(include_in_schema=False)  # the login page and static files

@@ -103,6 +103,18 @@ class CellSupernet(Supernet):
     def mixed(self) -> list[MixedOp]:
         return [edge for cell in self.cells for edge in cell.edges]  # type: ignore[union-attr]
 
+    def keep_only(self, keep: torch.Tensor) -> CellSupernet:
+        """Cut every edge to the candidates `keep[decision]` allows (P-DARTS' op sets);
+        build the architecture parameters from `mask()` after."""
+        for d, mixed in zip(self._layer_of, self.mixed(), strict=True):
+            kept = [i for i, col in enumerate(mixed.columns) if bool(keep[d, col])]
+            if not kept:
+                raise ValueError(f"{mixed.name}: keep leaves no candidate")
+            mixed.columns = [mixed.columns[i] for i in kept]
+            mixed.candidates = nn.ModuleList(mixed.candidates[i] for i in kept)
+            mixed.identity = [mixed.identity[i] for i in kept]
+        return self
+
     def mask(self) -> torch.Tensor:
         """[decisions x candidates], from the first layer of each decision."""
         width = len(self.space.candidates)

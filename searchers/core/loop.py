@@ -58,6 +58,7 @@ class SearchResult:
     repair: dict[str, Any] | None
     val_acc: float  # search-validation accuracy with the shared weights
     test_acc: float  # test accuracy with the shared weights (reported, never used)
+    arch: Any = None  # the space's parsed architecture (chain: `choices`; darts: a Genotype)
 
 
 class Searcher(ABC):
@@ -91,13 +92,7 @@ class Searcher(ABC):
         self.init_weights()
         self.arch = self.build_arch().to(self.device)
         self.gen = torch.Generator().manual_seed(config.seed + 1)
-        steps = config.epochs * data.steps_per_epoch()
-        self.w_opt = torch.optim.SGD(
-            self.net.parameters(), lr=config.lr, momentum=config.momentum,
-            nesterov=config.momentum > 0, weight_decay=config.weight_decay,
-        )  # fmt: skip
-        self.w_sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.w_opt, max(steps, 1))
-        self.a_opt = self.arch_optimizer() if self.arch.learnable else None
+        self.setup_optimizers()
         self.epoch = self.step = self.val_index = 0
         self.loss_sum = 0.0
         self.history: list[dict[str, Any]] = []
@@ -105,11 +100,27 @@ class Searcher(ABC):
         self.calibration = [b for _, b in zip(range(config.bn_calib_batches), calib, strict=False)]
 
     @classmethod
+    def table_bounds(cls, table: LatencyTable) -> tuple[float, float]:
+        """(min, max) table latency of the architectures this searcher can export."""
+        return table.bounds()
+
+    @classmethod
     def check_space(cls, space: SearchSpace) -> None:
         """Refuse a space this algorithm's supernet cannot take, naming those it can."""
         if not isinstance(space, cls.space_kind):
             fits = [n for n in list_spaces() if issubclass(space_class(n), cls.space_kind)]
             raise ValueError(f"space: {cls.name} searches {', '.join(fits)}; not {space.name}")
+
+    def setup_optimizers(self) -> None:
+        """SGD with a cosine schedule over `epochs` for the weights, the architecture's own."""
+        c = self.config
+        steps = c.epochs * self.data.steps_per_epoch()
+        self.w_opt = torch.optim.SGD(
+            self.net.parameters(), lr=c.lr, momentum=c.momentum,
+            nesterov=c.momentum > 0, weight_decay=c.weight_decay,
+        )  # fmt: skip
+        self.w_sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.w_opt, max(steps, 1))
+        self.a_opt = self.arch_optimizer() if self.arch.learnable else None
 
     # --- what an algorithm defines ---------------------------------------------------
     @abstractmethod
@@ -173,9 +184,16 @@ class Searcher(ABC):
     def arch_update(self, loss: torch.Tensor) -> None:
         """Architecture gradients only: no weight gradient is computed and thrown away."""
         assert self.a_opt is not None, "arch_update needs learnable architecture parameters"
-        params = [p for p in self.arch.parameters() if p.requires_grad]
-        grads = torch.autograd.grad(loss, params, allow_unused=True)
-        for p, g in zip(params, grads, strict=True):
+        params = self.arch_params()
+        self.apply_arch_grads(torch.autograd.grad(loss, params, allow_unused=True))
+
+    def arch_params(self) -> list[nn.Parameter]:
+        return [p for p in self.arch.parameters() if p.requires_grad]
+
+    def apply_arch_grads(self, grads: Sequence[torch.Tensor | None]) -> None:
+        """One architecture optimiser step with these gradients (`arch_params` order)."""
+        assert self.a_opt is not None, "arch_update needs learnable architecture parameters"
+        for p, g in zip(self.arch_params(), grads, strict=True):
             p.grad = g
         self.a_opt.step()
 
@@ -212,16 +230,37 @@ class Searcher(ABC):
         x, y = next(b for i, b in enumerate(order) if i == j)
         return x.to(self.device), y.to(self.device)
 
+    def exported_ms(self) -> float:
+        """The table latency of what the search would export now (chain: the argmax)."""
+        return self.table.exact(self.arch.to_layers(self.arch.argmax()))
+
+    def relaxed_ms(self) -> float:
+        """E[LAT] under the architecture's probabilities (reported each epoch)."""
+        return float(self.table.expected(self.arch.layer_probs().detach().cpu().double()))
+
     def after_arch_step(self) -> None:
         if self.latency is not None:
-            self.latency.update(self.table.exact(self.arch.to_layers(self.arch.argmax())))
+            self.latency.update(self.exported_ms())
+
+    def in_warmup(self) -> bool:
+        return self.epoch < self.config.warmup_epochs
+
+    def total_epochs(self) -> int:
+        return self.config.epochs
 
     def run(
         self, progress: Progress | None = None, checkpoint: Checkpoint | None = None
     ) -> SearchResult:
+        self.train_epochs(self.config.epochs, progress, checkpoint)
+        return self.finish()
+
+    def train_epochs(
+        self, end: int, progress: Progress | None, checkpoint: Checkpoint | None
+    ) -> None:
+        """The loop up to epoch `end` (from where a resume left it)."""
         c = self.config
-        while self.epoch < c.epochs:
-            warmup, started = self.epoch < c.warmup_epochs, time.perf_counter()
+        while self.epoch < end:
+            warmup, started = self.in_warmup(), time.perf_counter()
             for i, (x, y) in enumerate(self.data.train_batches(c.seed, self.epoch)):
                 if i < self.step:
                     continue  # resumed mid-epoch: these steps are done
@@ -241,25 +280,24 @@ class Searcher(ABC):
                 checkpoint.save(self.state())
             if progress:
                 progress(row)
-        return self.finish()
 
     def epoch_record(self, warmup: bool, seconds: float) -> dict[str, Any]:
-        probs = self.arch.layer_probs().detach().cpu()
         learnt = not isinstance(self.arch, Alpha) or not warmup
         row: dict[str, Any] = {
             "epoch": self.epoch + 1,
-            "epochs": self.config.epochs,
+            "epochs": self.total_epochs(),
             "warmup": warmup,
             "train_loss": self.loss_sum / max(self.data.steps_per_epoch(), 1),
             **self.evaluate(),
             "entropy": self.arch.entropy(),
-            "expected_ms": float(self.table.expected(probs.double())),
+            "expected_ms": self.relaxed_ms(),
             "controlled_ms": float(self.expected_ms().detach()),
             "latency_weight": self.latency.weight() if self.latency is not None else 0.0,
             "seconds": round(seconds, 2),
         }
         if self.arch.learnable:
-            row["argmax_ms"] = self.table.exact(self.arch.to_layers(self.arch.argmax()))
+            probs = self.arch.probs().detach().cpu()
+            row["argmax_ms"] = self.exported_ms()
             row["probs"] = [[round(float(p), 4) for p in r] for r in probs] if learnt else None
         return row
 
@@ -278,6 +316,7 @@ class Searcher(ABC):
             repair=self._repair_record(proposed, final),
             val_acc=ctx.value(final),
             test_acc=self.score(final, split="test"),
+            arch=self.table.names(final),
         )
 
     def _repair_record(self, proposed: list[int], final: list[int]) -> dict[str, Any] | None:
@@ -327,7 +366,9 @@ class Searcher(ABC):
         }
 
     def resume(self, checkpoint: Checkpoint) -> None:
-        s = checkpoint.load(self.key())
+        self.load_state(checkpoint.load(self.key()))
+
+    def load_state(self, s: dict[str, Any]) -> None:
         self.net.load_state_dict(s["net"])
         self.arch.load_state_dict(s["arch"])
         self.w_opt.load_state_dict(s["w_opt"])

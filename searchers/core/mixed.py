@@ -7,7 +7,7 @@ other. The modes, and who uses them:
 | mode | runs | memory | used by |
 |---|---|---|---|
 | `Single(i)` | candidate i only | one path | ProxylessNAS weight step, SPOS, evaluation |
-| `Weighted(w)` | Σ_i w_i·o_i(x) over all | grows with candidates | FBNet, DARTS |
+| `Weighted(w, p)` | Σ_i w_i·o_i(x) over all; identities' dropout p | all paths | FBNet, DARTS |
 | `Gates(paths, s, g)` | o_s(x), s sampled; ∂L/∂g_j all j | one path (+recompute) | ProxylessNAS |
 | `HardGumbel(i, w)` | w_i·o_i(x), w one-hot straight-through | one path | GDAS, FBNet `hard` |
 | `Partial(w, k)` | Σ_i w_i·o_i on 1/k of the channels, the rest bypass | 1/k | PC-DARTS |
@@ -39,6 +39,7 @@ class Single:
 @dataclass(frozen=True)
 class Weighted:
     weights: torch.Tensor  # one per legal candidate
+    skip_drop: float = 0.0  # dropout on identity candidates' outputs (P-DARTS)
 
 
 @dataclass(frozen=True)
@@ -104,13 +105,14 @@ class MixedOp(nn.Module):
         self.k = channels_div
         self.candidates = nn.ModuleList(build_module(_narrow(op, channels_div)) for op in ops)
         self.stride = _stride(ops[0])
+        self.identity = [op.kind == "skip" and _stride(op) == 1 for op in ops]
 
     def forward(self, x: torch.Tensor, mode: Mode) -> torch.Tensor:
         match mode:
             case Single(index=i):
                 return self.candidates[i](x)
-            case Weighted(weights=w):
-                return sum(wi * op(x) for wi, op in zip(w, self.candidates, strict=True))
+            case Weighted(weights=w, skip_drop=p):
+                return sum(wi * self._run(i, x, p) for i, wi in enumerate(w))
             case Gates():
                 return _GatedPaths.apply(x, mode.gates, self, mode)
             case HardGumbel(index=i, weights=w):
@@ -119,6 +121,12 @@ class MixedOp(nn.Module):
             case Partial():
                 return self._partial(x, mode)
         raise TypeError(f"{self.name}: unknown mode {mode!r}")
+
+    def _run(self, i: int, x: torch.Tensor, skip_drop: float) -> torch.Tensor:
+        out = self.candidates[i](x)
+        if skip_drop > 0 and self.identity[i]:  # P-DARTS: skip-connect cannot win by default
+            out = F.dropout(out, skip_drop, self.training)
+        return out
 
     def _partial(self, x: torch.Tensor, mode: Partial) -> torch.Tensor:
         """PC-DARTS: 1/k of the channels through the weighted candidates, the others

@@ -10,8 +10,11 @@ It is a dynamic program over layers whose state is (layers changed, latency buck
 Latencies are rounded to buckets of width b, so a sum of L rounded cells is off by at
 most L*b/2; the accepted window is shrunk by that much on each side, which makes the
 answer provably within tolerance when judged with exact float latencies (and it is
-verified with `table.exact`). Shrinking may hide architectures that sit right at the
-window's edge; b = tol*T/(8L) keeps that edge to about 1/16 of the tolerance.
+verified with `table.exact`). `solve_groups` is the same DP over groups of options, each
+with its cost, its number of changes and its log-probability: the DARTS genotype repair
+(core/genotype.py) runs it with a cell node as a group and its pairs of edges as options.
+Shrinking may hide architectures that sit right at the window's edge; b = tol*T/(8L)
+keeps that edge to about 1/16 of the tolerance.
 """
 
 from __future__ import annotations
@@ -84,54 +87,75 @@ def _validate(
 def _solve(
     table: LatencyTable, lp: np.ndarray, start: list[int], lo: float, hi: float, half_tol: float
 ) -> list[int] | None:
-    """The DP: best[k, s] = max logp of a prefix with k changes and rounded sum s buckets.
-
-    Costs are shifted by each layer's cheapest legal cell, so they are >= 0 and a
-    prefix whose sum already passes the window's top can be dropped."""
-    n_layers = len(start)
+    """The layer table as groups of options: an option is a candidate, one change when it
+    is not the starting one."""
     ms = table.table.double().numpy()
     legal = table.mask.numpy()
-    base = table.fixed_ms + float(np.where(legal, ms, np.inf).min(axis=1).sum())
-    shifted = ms - np.where(legal, ms, np.inf).min(axis=1, keepdims=True)
+    costs = np.where(legal, ms, np.inf)
+    changes = (np.arange(ms.shape[1])[None, :] != np.asarray(start)[:, None]).astype(np.int64)
+    return solve_groups(costs, lp, changes, table.fixed_ms, lo, hi, half_tol)
+
+
+def solve_groups(
+    costs: np.ndarray,
+    lp: np.ndarray,
+    changes: np.ndarray,
+    fixed_ms: float,
+    lo: float,
+    hi: float,
+    half_tol: float,
+) -> list[int] | None:
+    """One option per group (row) with fixed + Σ costs in [lo, hi], the fewest changes
+    Σ changes[row, option], then the largest Σ lp; `costs` is +inf where illegal. The DP:
+    best[k, s] = max lp of a prefix with k changes and rounded sum s buckets.
+
+    Costs are shifted by each group's cheapest option, so they are >= 0 and a prefix
+    whose sum already passes the window's top can be dropped."""
+    n_rows = len(costs)
+    legal = np.isfinite(costs)
+    base = fixed_ms + float(costs.min(axis=1).sum())
+    shifted = np.where(legal, costs - costs.min(axis=1, keepdims=True), 0.0)
     room = hi - max(lo, base)  # the part of the window an architecture can reach
     if room <= 0:
         return None
     # buckets fine enough for the window, or for the reachable part of it when that is
     # narrower (an "le" budget just above the fastest architecture)
-    b = min(2 * half_tol, room) / (BUCKETS_PER_LAYER * n_layers)
-    margin = (n_layers + 1) * b / 2  # worst rounding error, plus room for float sums
+    b = min(2 * half_tol, room) / (BUCKETS_PER_LAYER * n_rows)
+    margin = (n_rows + 1) * b / 2  # worst rounding error, plus room for float sums
     s_lo = max(0, math.ceil((lo - base + margin) / b)) if lo > -math.inf else 0
     s_hi = math.floor((hi - base - margin) / b)
     if s_hi < s_lo:
         return None
-    steps = np.rint(np.where(legal, shifted, 0.0) / b).astype(np.int64)
-    best = np.full((n_layers + 1, s_hi + 1), -np.inf)
+    steps = np.rint(shifted / b).astype(np.int64)
+    max_k = int(np.where(legal, changes, 0).max(axis=1).sum())
+    best = np.full((max_k + 1, s_hi + 1), -np.inf)
     best[0, 0] = 0.0
-    back = np.zeros((n_layers, n_layers + 1, s_hi + 1), dtype=np.int16)
-    for row in range(n_layers):
-        best = _layer(best, back[row], steps[row], lp[row], legal[row], start[row], row + 1)
-    for k in range(n_layers + 1):
+    back = np.zeros((n_rows, max_k + 1, s_hi + 1), dtype=np.int16)
+    live = 1  # rows of `best` reachable so far (no more changes than made possible)
+    for row in range(n_rows):
+        best = _group(best, back[row], steps[row], lp[row], legal[row], changes[row], live)
+        live += int(np.where(legal[row], changes[row], 0).max())
+    for k in range(max_k + 1):
         window = best[k, s_lo:]
         if np.isfinite(window).any():
-            return _backtrack(back, steps, start, k, s_lo + int(np.argmax(window)))
+            return _backtrack(back, steps, changes, k, s_lo + int(np.argmax(window)))
     return None
 
 
-def _layer(
+def _group(
     best: np.ndarray,
     back: np.ndarray,
     steps: np.ndarray,
     lp: np.ndarray,
     legal: np.ndarray,
-    was: int,
+    changes: np.ndarray,
     live: int,
 ) -> np.ndarray:
-    """One layer of the DP over every (changes, bucket) state at once; fills `back`.
-    Only the first `live` rows of `best` can be reached (no more changes than layers)."""
+    """One group of the DP over every (changes, bucket) state at once; fills `back`."""
     out = np.full_like(best, -np.inf)
     n_s = best.shape[1]
     for i in np.flatnonzero(legal):
-        step, dk = int(steps[i]), int(i != was)
+        step, dk = int(steps[i]), int(changes[i])
         if step >= n_s:
             continue
         value = best[:live, : n_s - step] + lp[i]
@@ -142,13 +166,15 @@ def _layer(
     return out
 
 
-def _backtrack(back: np.ndarray, steps: np.ndarray, start: list[int], k: int, s: int) -> list[int]:
-    chosen = [0] * len(start)
-    for row in range(len(start) - 1, -1, -1):
+def _backtrack(
+    back: np.ndarray, steps: np.ndarray, changes: np.ndarray, k: int, s: int
+) -> list[int]:
+    chosen = [0] * len(back)
+    for row in range(len(back) - 1, -1, -1):
         i = int(back[row, k, s])
         chosen[row] = i
         s -= int(steps[row, i])
-        k -= int(i != start[row])
+        k -= int(changes[row, i])
     return chosen
 
 

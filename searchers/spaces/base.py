@@ -62,6 +62,9 @@ class SearchSpace(ABC):
     default_resolution: ClassVar[int] = 224
     default_classes: ClassVar[int] = 1000
     description: ClassVar[str] = ""
+    # candidates that are no op at all in a child network (DARTS' `none`: a dropped
+    # edge); the latency table holds 0 ms for them, whatever was measured
+    free_candidates: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self,

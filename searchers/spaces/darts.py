@@ -68,6 +68,7 @@ class Darts(SearchSpace):
     default_resolution = 32
     default_classes = 10
     description = "DARTS cell space: 14 edges x 8 ops, normal and reduction cells"
+    free_candidates = ("none",)  # an edge whose op is `none` is not in the child at all
 
     def __init__(
         self,

@@ -77,3 +77,14 @@ def tiny_table() -> LatencyTable:
 @pytest.fixture(scope="session")
 def tiny_data() -> datasets.Data:
     return datasets.load("digits", 16, batch_size=32, data_seed=0, limit=900)
+
+
+@pytest.fixture(scope="session")
+def tiny_cell_table() -> LatencyTable:
+    """The DARTS cell space at 8x8, C=8 (PC-DARTS splits it in 4 even parts), 3 cells."""
+    return flops_table(create_space("darts", resolution=8, classes=10, C=8, cells=3))
+
+
+@pytest.fixture(scope="session")
+def tiny_cell_data() -> datasets.Data:
+    return datasets.load("digits", 8, batch_size=32, data_seed=0, limit=300)

@@ -153,7 +153,13 @@ def test_bounds_and_summary(fbnet: SearchSpace, full: LatencyTable) -> None:
     assert lo == pytest.approx(full.fixed_ms + sum(min(r) for r in legal))
     assert hi == pytest.approx(full.fixed_ms + sum(max(r) for r in legal))
     summary = full.summary()
-    assert summary["cells"] == {"measured": 192, "predicted": 0, "missing": 0, "illegal": 6}
+    assert summary["cells"] == {
+        "measured": 192,
+        "predicted": 0,
+        "free": 0,
+        "missing": 0,
+        "illegal": 6,
+    }
     assert "skip" not in summary["layers"]["tbs2"] and "skip" in summary["layers"]["tbs1"]
     json.dumps(summary)
 

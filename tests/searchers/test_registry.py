@@ -10,17 +10,27 @@ from dataclasses import replace
 import pytest
 import torch
 
+from searchers.core.cell_search import CellSearcher
 from searchers.core.loop import SearchResult
 from searchers.core.losses import HardTarget
 from searchers.data import Data
 from searchers.latency import LatencyTable
 from searchers.registry import create_searcher, list_searchers, searcher_class
 
+# a supernet small enough for a test where the defaults are not (P-DARTS: 5, 11, 17 cells)
+SMALL = {"pdarts": {"stages": "3,4", "ops": "8,4", "skip_dropout": "0.1,0.3"}}
+
 
 def _tiny(name: str, table: LatencyTable, data: Data, seed: int = 0) -> SearchResult:
-    lo, hi = table.bounds()
+    cls = searcher_class(name)
+    lo, hi = cls.table_bounds(table)
     config = replace(
-        searcher_class(name).Config(), epochs=2, warmup_epochs=1, bn_calib_batches=1, seed=seed
+        cls.Config(),
+        epochs=2,
+        warmup_epochs=1,
+        bn_calib_batches=1,
+        seed=seed,
+        **SMALL.get(name, {}),
     )
     hard = HardTarget(lo + 0.3 * (hi - lo), "eq", 0.05)
     s = create_searcher(name, table=table, data=data, config=config, latency=hard)
@@ -29,16 +39,29 @@ def _tiny(name: str, table: LatencyTable, data: Data, seed: int = 0) -> SearchRe
     return result
 
 
+@pytest.fixture
+def setting(
+    request: pytest.FixtureRequest, name: str, tiny_table: LatencyTable, tiny_data: Data
+) -> tuple[LatencyTable, Data]:
+    """The chain searchers search TinyChain, the cell searchers the DARTS space."""
+    if issubclass(searcher_class(name), CellSearcher):
+        return request.getfixturevalue("tiny_cell_table"), request.getfixturevalue("tiny_cell_data")
+    return tiny_table, tiny_data
+
+
 @pytest.mark.parametrize("name", list_searchers())
-def test_contract(name: str, tiny_table: LatencyTable, tiny_data: Data) -> None:
+def test_contract(name: str, setting: tuple[LatencyTable, Data]) -> None:
+    tiny_table, tiny_data = setting
     result = _tiny(name, tiny_table, tiny_data)
     space = tiny_table.space
-    arch = space.arch_to_json(result.choices)
+    arch = space.arch_to_json(result.arch)
     child = space.build_child(arch)
     assert child.specs == space.arch_ops(arch)  # type: ignore[attr-defined]
-    assert child(torch.randn(2, 3, 16, 16)).flatten(1).shape == (2, space.classes)
+    r = space.resolution
+    assert child(torch.randn(2, 3, r, r)).flatten(1).shape == (2, space.classes)
     assert tiny_table.exact(result.columns) == pytest.approx(result.table_ms)
-    assert [row["epoch"] for row in result.history] == [1, 2]
+    epochs = result.history[-1]["epochs"]  # P-DARTS: 2 per stage
+    assert [row["epoch"] for row in result.history] == list(range(1, epochs + 1)) and epochs >= 2
     for row in result.history:
         assert {"train_loss", "entropy", "expected_ms", "latency_weight", "argmax_acc"} <= set(row)
         assert 0.0 <= row["argmax_acc"] <= 1.0
@@ -75,12 +98,14 @@ def test_registry_names_and_errors(tiny_table: LatencyTable, tiny_data: Data) ->
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
 @pytest.mark.parametrize("name", list_searchers())
-def test_contract_on_cuda(name: str, tiny_table: LatencyTable, tiny_data: Data) -> None:
+def test_contract_on_cuda(name: str, setting: tuple[LatencyTable, Data]) -> None:
     """The same tiny search with the supernet on the GPU: it lands inside the target and
     chooses what the CPU run chooses within the search's own noise (the kernels differ)."""
-    lo, hi = tiny_table.bounds()
+    tiny_table, tiny_data = setting
+    cls = searcher_class(name)
+    lo, hi = cls.table_bounds(tiny_table)
     hard = HardTarget(lo + 0.3 * (hi - lo), "eq", 0.05)
-    config = replace(searcher_class(name).Config(), epochs=2, warmup_epochs=1)
+    config = replace(cls.Config(), epochs=2, warmup_epochs=1, **SMALL.get(name, {}))
     s = create_searcher(
         name, table=tiny_table, data=tiny_data, config=config, latency=hard, device="cuda"
     )

@@ -24,6 +24,7 @@ from latency_service.calibration_formula import estimate
 from profiler.features import features
 from profiler.lut import new_lut, save_lut
 from searchers.latency import LatencyTable
+from searchers.registry import searcher_class
 from searchers.spaces import SearchSpace, create_space
 
 ARGS = ("--space", "proxyless-mobile", "-r", "16", "-w", "0.25", "--dataset", "digits")
@@ -240,3 +241,40 @@ def test_a_calibrated_target_must_be_positive() -> None:
     cal = {"available": True, "form": "power", "coef": [1.7, 0.0], "intercept": 0.89}
     with pytest.raises(CliError, match="must be a positive number"):
         table_target(FakeEstimates(cal), "d", create_space("fbnet", resolution=32), -0.3)
+
+
+def test_a_cell_search_exports_a_genotype_and_its_drawing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    space = create_space("darts", resolution=8, classes=10, C=8, cells=3)
+    _lut(tmp_path / "lut.json", space)
+    lo, hi = searcher_class("gdas").table_bounds(
+        LatencyTable.from_file(tmp_path / "lut.json", space)
+    )
+    out = tmp_path / "arch.json"
+    argv = ["search", "gdas", "--space", "darts", "-r", "8", "-o", "C=8", "-o", "cells=3"]
+    argv += ["--dataset", "digits", "--data-limit", "300", "--batch-size", "32", *QUICK]
+    argv += ["--lut", str(tmp_path / "lut.json"), "--target-ms", f"{lo + 0.5 * (hi - lo):.6f}"]
+    argv += ["--no-verify", "--out", str(out)]
+    assert main(argv) == 0, capsys.readouterr().err
+    record = json.loads(out.read_text())
+    g = space.parse_arch(record["arch"])
+    assert len(g.normal) == len(g.reduce) == 8 and record["drawing"] == "arch.cells.svg"
+    svg = (tmp_path / "arch.cells.svg").read_text()
+    assert svg.startswith("<svg") or "<svg" in svg[:200]
+    child = space.build_child(record["arch"])
+    per_op = sum(0.005 + features(op).flops * 2e-8 for op in child.specs)  # type: ignore[attr-defined]
+    assert per_op == pytest.approx(record["table_ms"])  # `none` edges are not in the child
+    assert abs(record["table_ms"] / (lo + 0.5 * (hi - lo)) - 1) <= 0.03
+    assert "genotype" in record["history"][-1] and "temperature" in record["history"][-1]
+    printed = capsys.readouterr().out
+    assert "normal: n0←" in printed and "reduce: n0←" in printed and "cells drawn in" in printed
+
+
+def test_a_cell_searcher_refuses_a_chain_space(
+    space: SearchSpace, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _lut(tmp_path / "lut.json", space)
+    argv = ["search", "darts", *ARGS, *QUICK, "--lut", str(tmp_path / "lut.json")]
+    assert main([*argv, "--target-ms", "1", "--out", str(tmp_path / "a.json")]) == 1
+    assert "space: darts searches darts; not proxyless-mobile" in capsys.readouterr().err

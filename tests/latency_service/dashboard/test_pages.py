@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import json
 import re
+import xml.etree.ElementTree as ET
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from latency_service.dashboard.data import genotype_drawing
 from profiler.sampling import sample_ops
-from tests.latency_service.routes.test_estimates import measure_space_and_networks
+from searchers.spaces import create_space
+from tests.latency_service.routes.test_estimates import measure_space_and_networks, op_ms
 from tests.latency_service.routes.test_predictors import law
 from tests.latency_service.support import ADMIN, FBNET32, FBNET32_OPS, Api, MakeApi, bearer, stats
 
@@ -169,3 +173,52 @@ def test_pages_follow_the_read_policy(make_api: MakeApi) -> None:
     assert c.post("/v1/devices", json={"name": "x", "runtime": "ort-cpu"}).status_code == 401
     c.cookies.set("hwlat_token", "wrong")
     assert c.get("/", follow_redirects=False).status_code == 303
+
+
+DARTS8 = {"space": "darts", "resolution": 8, "options": {"C": 4, "cells": 3}}
+
+
+def measure_a_darts_network(api: Api, token: str) -> dict[str, Any]:
+    """A small darts space's ops and one random genotype of it, measured end to end."""
+    api.enqueue("dev1", **DARTS8)
+    g = create_space("darts", resolution=8, C=4, cells=3).random_arch(3)
+    arch = {"normal": [list(p) for p in g.normal], "reduce": [list(p) for p in g.reduce]}
+    api.enqueue("dev1", networks=[{**DARTS8, "arch": arch}])
+    while (lease := api.lease(token, 256))["items"]:
+        results = [
+            {"item_id": i["item_id"], "key": i["key"],
+             "stats": stats(op_ms(i["key"]) if i["kind"] == "op" else 1.0)}
+            for i in lease["items"]
+        ]  # fmt: skip
+        r = api.client.post(
+            f"/v1/agent/leases/{lease['lease_id']}/results",
+            json={"run_id": "r1", "results": results},
+            headers=bearer(token),
+        )
+        assert r.status_code == 200, r.text
+    return arch
+
+
+def test_validation_page_draws_the_genotype_of_darts_networks_only(api: Api, token: str) -> None:
+    measure_space_and_networks(api, token, 3)  # fbnet, a chain space: nothing to draw
+    arch = measure_a_darts_network(api, token)
+    html = api.client.get("/devices/dev1/validation").text
+    rows = re.findall(r'<tr class="network">.*?</tr>', html, re.S)
+    darts = [row for row in rows if "darts@8" in row]
+    assert len(rows) == 4 and len(darts) == 1
+    assert all("<svg" not in row and "<details" not in row for row in rows if row not in darts)
+    assert "<summary>genotype</summary>" in darts[0]
+    svg = ET.fromstring(re.search(r"<svg.*?</svg>", darts[0], re.S).group(0))
+    ops = [e.get("data-op") for e in svg.iter("{http://www.w3.org/2000/svg}line")]
+    assert [op for op in ops if op] == [op for op, _ in arch["normal"] + arch["reduce"]]
+    assert all("genotype_svg" not in r for r in page_data(html))  # not in the charts' JSON
+
+
+def test_a_darts_arch_that_cannot_be_drawn_shows_nothing() -> None:
+    good = {"space": "darts", "C": 4, "normal": [["skip_connect", 0], ["skip_connect", 1]] * 4}
+    good["reduce"] = good["normal"]
+    svg = genotype_drawing(SimpleNamespace(space="darts", arch=good))
+    assert svg is not None and svg.startswith("<svg")
+    for arch in ({**good, "reduce": "x"}, {**good, "normal": None}, [], None, {}):
+        assert genotype_drawing(SimpleNamespace(space="darts", arch=arch)) is None
+    assert genotype_drawing(SimpleNamespace(space="fbnet", arch=good)) is None

@@ -123,7 +123,7 @@ def main() -> None:
     any_s = next(iter(searchers.values()))
     batches = [
         next(iter(any_s.data.train_batches(0, 0))),
-        any_s.data.val.batches(args.batch).__next__(),
+        next(iter(any_s.data.val.batches(args.batch))),
     ]
     batches = [(x.to(args.device), y.to(args.device)) for x, y in batches]
     runs: dict[str, dict[str, list[dict[str, float]]]] = {

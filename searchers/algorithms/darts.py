@@ -89,4 +89,4 @@ class DARTS(CellSearcher):
         self.apply_arch_grads(grads)
 
     def evaluate(self) -> dict[str, float]:
-        return {**super().evaluate(), "mixed_acc": self.mixed_acc(self.weight_plan(False))}
+        return {**super().evaluate(), "mixed_acc": self.plan_accuracy(self.weight_plan(False))}

@@ -28,7 +28,6 @@ import torch.nn.functional as F
 
 from searchers.core.arch import masked_softmax
 from searchers.core.config import SearchConfig, option
-from searchers.core.evaluate import accuracy
 from searchers.core.loop import Searcher
 from searchers.core.losses import SoftLatency
 from searchers.core.mixed import HardGumbel, Mode, Weighted
@@ -111,11 +110,8 @@ class FBNet(Searcher):
             return self.plan(self.arch.probs(temperature=self.tau()))
 
     def evaluate(self) -> dict[str, float]:
-        batches = ((x.to(self.device), y.to(self.device)) for x, y in self.data.val.batches(256))
-        calib = [(x.to(self.device), y) for x, y in self.calibration] or None
-        mixed = accuracy(self.net, self.forward, self.mixed_plan(), batches, calib)
         return {
-            "mixed_acc": mixed,
+            "mixed_acc": self.plan_accuracy(self.mixed_plan()),
             "argmax_acc": self.score(self.arch.argmax()),
             "temperature": self.tau(),
         }

@@ -91,4 +91,4 @@ class PCDARTS(CellSearcher):
         return Partial(F.one_hot(torch.tensor(index), n).float().to(self.device), self.config.k)
 
     def evaluate(self) -> dict[str, float]:
-        return {**super().evaluate(), "mixed_acc": self.mixed_acc(self.weight_plan(False))}
+        return {**super().evaluate(), "mixed_acc": self.plan_accuracy(self.weight_plan(False))}

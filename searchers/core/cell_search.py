@@ -21,7 +21,6 @@ kept edges run their op, the other edges are dropped, BN re-estimated first.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -30,15 +29,15 @@ import torch
 import torch.nn.functional as F
 
 from searchers.core.arch import masked_softmax
-from searchers.core.cells import EDGES, CellSupernet
+from searchers.core.cells import CellSupernet
 from searchers.core.config import SearchConfig, option
-from searchers.core.evaluate import accuracy
 from searchers.core.genotype import (
     NONE,
     bounds,
     decision,
     derive,
     edge_costs,
+    edge_ops,
     edges_changed,
     genotype_ms,
     layer_columns,
@@ -67,7 +66,6 @@ class CellSearcher(Searcher):
     net: CellSupernet
     space_kind = Darts
     Config = CellConfig
-    channels_div = 1  # PC-DARTS: 1/K of the channels through the mixed ops
 
     @classmethod
     def table_bounds(cls, table: LatencyTable) -> tuple[float, float]:
@@ -75,7 +73,7 @@ class CellSearcher(Searcher):
 
     def build_supernet(self) -> CellSupernet:
         assert isinstance(self.space, Darts)  # check_space ran first
-        return CellSupernet(self.space, self.channels_div)
+        return CellSupernet(self.space)
 
     @cached_property
     def costs(self) -> torch.Tensor:
@@ -147,10 +145,7 @@ class CellSearcher(Searcher):
     # --- scoring -----------------------------------------------------------------------
     def genotype_plan(self, g: Genotype) -> list[Mode | None]:
         """Kept edges run their op, the others are dropped (`None`)."""
-        kept = {}
-        for kind, pairs in enumerate((g.normal, g.reduce)):
-            for idx, (op, src) in enumerate(pairs):
-                kept[decision(kind, idx // 2, src)] = self.space.candidates.index(op)
+        kept = edge_ops(g)
         plan: list[Mode | None] = []
         for d, mixed in zip(self.net.layer_of(), self.net.mixed(), strict=True):
             col = kept.get(d)
@@ -166,16 +161,7 @@ class CellSearcher(Searcher):
         return Single(index)
 
     def score_genotype(self, g: Genotype, split: str = "val") -> float:
-        part = self.data.val if split == "val" else self.data.test
-        batches = ((x.to(self.device), y.to(self.device)) for x, y in part.batches(256))
-        calib = [(x.to(self.device), y) for x, y in self.calibration] or None
-        return accuracy(self.net, self.forward, self.genotype_plan(g), batches, calib)
-
-    def mixed_acc(self, plan: Sequence[Mode | None]) -> float:
-        """The supernet as trained (every edge, its op weights), BN re-estimated."""
-        batches = ((x.to(self.device), y.to(self.device)) for x, y in self.data.val.batches(256))
-        calib = [(x.to(self.device), y) for x, y in self.calibration] or None
-        return accuracy(self.net, self.forward, plan, batches, calib)
+        return self.plan_accuracy(self.genotype_plan(g), split)
 
     def evaluate(self) -> dict[str, float]:
         return {"argmax_acc": self.score_genotype(self.genotype())}
@@ -198,17 +184,17 @@ class CellSearcher(Searcher):
         assert isinstance(self.table.space, Darts)
         columns = layer_columns(self.table.space, final)
         changed = edges_changed(proposed, final)
+        before = genotype_ms(self.table, self.costs, proposed)
+        after = genotype_ms(self.table, self.costs, final)
         repair = None
         if changed:
-            before = genotype_ms(self.table, self.costs, proposed)
-            after = genotype_ms(self.table, self.costs, final)
             repair = {"before_ms": before, "after_ms": after, "changed": changed,
                       "edges": 4 * STEPS}  # fmt: skip
         return SearchResult(
             columns=columns,
             choices=self.table.names(columns),
-            table_ms=genotype_ms(self.table, self.costs, final),
-            proposed_ms=genotype_ms(self.table, self.costs, proposed),
+            table_ms=after,
+            proposed_ms=before,
             history=self.history,
             selection={"how": self.selection_how(), "considered": []},
             repair=repair,
@@ -228,6 +214,3 @@ class CellSearcher(Searcher):
         legal = self.arch.legal.cpu()
         return repair_genotype(self.table, self.costs, logp, g, h.target_ms, h.tolerance,
                                h.constraint, legal)  # fmt: skip
-
-
-__all__ = ["EDGES", "CellConfig", "CellSearcher"]

@@ -24,9 +24,7 @@ from profiler.ops import OpSpec
 from searchers.core.mixed import MixedOp, Mode
 from searchers.core.supernet import Supernet
 from searchers.spaces.base import Layer
-from searchers.spaces.darts import EDGE_OFFSET, STEPS, Darts
-
-EDGES = EDGE_OFFSET[-1] + STEPS + 1  # 14
+from searchers.spaces.darts import EDGE_OFFSET, EDGES, STEPS, Darts
 
 
 class SearchCell(nn.Module):

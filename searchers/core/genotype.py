@@ -27,9 +27,8 @@ import torch
 
 from searchers.core.repair import NEG, solve_groups
 from searchers.latency import LatencyTable
-from searchers.spaces.darts import EDGE_OFFSET, OPS, STEPS, Darts, Genotype
+from searchers.spaces.darts import EDGE_OFFSET, EDGES, OPS, STEPS, Darts, Genotype
 
-EDGES = EDGE_OFFSET[-1] + STEPS + 1  # 14 per cell
 KINDS = ("normal", "reduce")
 NONE = OPS.index("none")
 Pairs = tuple[tuple[str, int], ...]
@@ -40,15 +39,28 @@ def decision(kind: int, node: int, src: int) -> int:
     return kind * EDGES + EDGE_OFFSET[node] + src
 
 
+def group_decision(group: str) -> int:
+    """The decision of a table layer's group (`normal.edge5` -> 5, `reduce.edge0` -> 14)."""
+    kind, edge = group.split(".edge")
+    return KINDS.index(kind) * EDGES + int(edge)
+
+
+def edge_ops(g: Genotype) -> dict[int, int]:
+    """The genotype's kept edges: decision -> op column (every other edge is dropped)."""
+    return {
+        decision(kind, idx // 2, src): OPS.index(op)
+        for kind, pairs in enumerate(cells(g))
+        for idx, (op, src) in enumerate(pairs)
+    }
+
+
 def edge_costs(table: LatencyTable) -> torch.Tensor:
     """[2·14 x candidates] ms: each (type, edge, op) summed over the cells of the type."""
     if not isinstance(table.space, Darts):
         raise ValueError(f"space: {table.space.name} is not the darts cell space")
     costs = torch.zeros(2 * EDGES, table.table.shape[1], dtype=torch.float64)
     for row, layer in enumerate(table.space.layers()):
-        kind, edge = layer.group.split(".edge")
-        costs[KINDS.index(kind) * EDGES + int(edge)] += table.table[row]
-    costs[:, NONE] = 0.0  # a dropped edge (free in any table; kept explicit here)
+        costs[group_decision(layer.group)] += table.table[row]  # `none` is free: 0
     return costs
 
 
@@ -58,24 +70,14 @@ def cells(g: Genotype) -> tuple[Pairs, Pairs]:
 
 def genotype_ms(table: LatencyTable, costs: torch.Tensor, g: Genotype) -> float:
     """The exact table latency of a genotype's network (fixed ops included)."""
-    total = [table.fixed_ms]
-    for kind, pairs in enumerate(cells(g)):
-        for idx, (op, src) in enumerate(pairs):
-            total.append(float(costs[decision(kind, idx // 2, src), OPS.index(op)]))
-    return math.fsum(total)
+    kept = [float(costs[d, col]) for d, col in edge_ops(g).items()]
+    return math.fsum([table.fixed_ms, *kept])
 
 
 def layer_columns(space: Darts, g: Genotype) -> list[int]:
     """The genotype as one table column per layer of `space`: `none` where dropped."""
-    kept = {}
-    for kind, pairs in enumerate(cells(g)):
-        for idx, (op, src) in enumerate(pairs):
-            kept[decision(kind, idx // 2, src)] = OPS.index(op)
-    out = []
-    for layer in space.layers():
-        cell_type, edge = layer.group.split(".edge")
-        out.append(kept.get(KINDS.index(cell_type) * EDGES + int(edge), NONE))
-    return out
+    kept = edge_ops(g)
+    return [kept.get(group_decision(layer.group), NONE) for layer in space.layers()]
 
 
 def derive(weights: torch.Tensor) -> Genotype:

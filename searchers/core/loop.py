@@ -214,10 +214,14 @@ class Searcher(ABC):
 
     def score(self, columns: Sequence[int], split: str = "val") -> float:
         """Accuracy of one architecture with the shared weights, its BN re-estimated."""
+        return self.plan_accuracy(self.plan_for(columns), split)
+
+    def plan_accuracy(self, plan: Sequence[Mode | None], split: str = "val") -> float:
+        """Accuracy of the supernet run by `plan` on a split, BN re-estimated on it first."""
         part = self.data.val if split == "val" else self.data.test
         batches = ((x.to(self.device), y.to(self.device)) for x, y in part.batches(256))
         calib = [(x.to(self.device), y) for x, y in self.calibration] or None
-        return accuracy(self.net, self.forward, self.plan_for(columns), batches, calib)
+        return accuracy(self.net, self.forward, plan, batches, calib)
 
     def val_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The next search-validation batch: a seeded order per pass, so the k-th batch

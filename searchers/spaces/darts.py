@@ -45,6 +45,7 @@ OPS = (
 STEPS = 4
 MAX_CELLS, MAX_C = 64, 1024  # far beyond published networks (20 cells, C=36); bounds work
 EDGE_OFFSET = tuple(sum(t + 2 for t in range(i)) for i in range(STEPS))  # (0, 2, 5, 9)
+EDGES = EDGE_OFFSET[-1] + STEPS + 1  # 14 edges a cell
 
 
 def darts_op(name: str, shape: tuple[int, ...], stride: int, dtype: str = "float32") -> OpSpec:

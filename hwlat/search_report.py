@@ -26,9 +26,11 @@ def epoch_line(row: dict[str, Any]) -> str:
         f"epoch {row['epoch']}/{row['epochs']}" + (" (warm-up)" if row["warmup"] else ""),
         f"loss {row['train_loss']:.3f}",
         f"val acc {accs}",
-        f"p entropy {row['entropy']:.2f}",
-        f"E[LAT] {row['expected_ms']:.4f} ms",
     ]
+    if "sampled_ms" in row:  # train-then-search: no distribution, the paths drawn
+        parts.append(f"paths {row['sampled_ms']:.4f} ms  count spread {row['fairness']:.2f}")
+    else:
+        parts += [f"p entropy {row['entropy']:.2f}", f"E[LAT] {row['expected_ms']:.4f} ms"]
     if "argmax_ms" in row:
         parts.append(f"argmax {row['argmax_ms']:.4f} ms")
     if "stage" in row:
@@ -36,7 +38,8 @@ def epoch_line(row: dict[str, Any]) -> str:
         parts.insert(1, f"stage {row['stage']} ({row['cells']} cells, {ops} ops per edge)")
     if "temperature" in row:
         parts.append(f"τ {row['temperature']:.2f}")
-    parts.append(f"λ {row['latency_weight']:.2f}")
+    if "sampled_ms" not in row:
+        parts.append(f"λ {row['latency_weight']:.2f}")
     return "  ".join(parts)
 
 
@@ -54,8 +57,21 @@ def run_with_progress(
             bar.update(task, description=f"{s.name} search, {left}")
             bar.console.print(epoch_line(row))
 
+        def generation(g: dict[str, Any]) -> None:
+            bar.update(task, description=f"{s.name} evolution, generation {g['generation']}")
+            bar.console.print(generation_line(g))
+
         bar.update(task, description=f"{s.name} search, epoch {done + 1}/{epochs}")
+        s.select_progress = generation
         return s.run(show, checkpoint)
+
+
+def generation_line(g: dict[str, Any]) -> str:
+    return (
+        f"generation {g['generation']}  best {g['best_val_acc']:.1%}  top-k mean "
+        f"{g['topk_mean_val_acc']:.1%}  population mean {g['population_mean_val_acc']:.1%}  "
+        f"({g['scored']} scored, {g['seconds']:.1f} s)"
+    )
 
 
 def export(
@@ -111,6 +127,7 @@ def target_record(latency: LatencyLoss | None) -> dict[str, Any]:
             "target_ms": latency.target_ms,
             "tolerance": latency.tolerance,
             "constraint": latency.constraint,
+            "window_ms": list(latency.window()),
             "final_lambda": latency.lam,
         }
     return {"mode": "soft", "loss": latency.form, "target_ms": latency.target_ms}
@@ -121,7 +138,14 @@ def print_summary(console: Console, record: dict[str, Any]) -> None:
     t.add_column("what")
     t.add_column("value", justify="right")
     target = record["target"]
-    if target.get("target_ms"):
+    window = target.get("window")
+    if window:
+        lo, hi = target["window_ms"]
+        t.add_row("constraint", f"{window['min_ms'] or 0:.4f}..{window['max_ms']:.4f} ms "
+                  f"({window['on']})")  # fmt: skip
+        if window["on"] != "table sum":
+            t.add_row("constraint (table)", f"{lo:.4f}..{hi:.4f} ms")
+    elif target.get("target_ms"):
         t.add_row("target (table)", f"{target['target_ms']:.4f} ms ({target['mode']})")
     e2e = target.get("end_to_end")
     if e2e:

@@ -127,6 +127,9 @@ def _check_shuffle_like(p: Mapping[str, Scalar], shape: Shape) -> None:
     else:
         _need(cout > cin, "cout", f"a stride-2 unit must widen: cout {cout} <= cin {cin}")
     _need(cout % 2 == 0, "cout", f"cout={cout} must be even (mid = cout / 2)")
+    # the default width written out would be a second key for the same block
+    mid = int(p["mid"])
+    _need(mid != cout // 2, "mid", f"mid={mid} is the default cout / 2; leave it out (or 0)")
 
 
 def _check_shuffle(p: Mapping[str, Scalar], shape: Shape) -> None:
@@ -186,6 +189,9 @@ def _out_classes(p: Mapping[str, Scalar], shape: Shape) -> Shape:
 
 _ACT_RELU = _c("act", ACTS, "relu")
 _ACT_RELU6 = _c("act", ACTS, "relu6")
+# bottleneck width of a shuffle / xception unit's main branch, searched by SPOS channel
+# search; 0 (the default, left out of keys) is cout / 2, so older keys keep their meaning
+_MID = _i("mid", 0, always=False, minimum=0)
 
 KINDS: dict[str, KindDef] = {
     k.name: k
@@ -225,17 +231,19 @@ KINDS: dict[str, KindDef] = {
         ),
         KindDef(
             "shuffle",
-            (_i("cin"), _i("cout"), _i("k"), _i("s")),
+            (_i("cin"), _i("cout"), _i("k"), _i("s"), _MID),
             _check_shuffle,
             lambda p, s: _out_strided(p, s, int(p["cout"])),
-            "ShuffleNetV2 unit (SPOS choice block), k in {3, 5, 7}",
+            "ShuffleNetV2 unit (SPOS choice block), k in {3, 5, 7}; mid: bottleneck width "
+            "(0: cout / 2; SPOS channel search)",
         ),
         KindDef(
             "xception",
-            (_i("cin"), _i("cout"), _i("s")),
+            (_i("cin"), _i("cout"), _i("s"), _MID),
             _check_shuffle_like,
             lambda p, s: _out_strided(p, s, int(p["cout"])),
-            "SPOS Xception-like unit: three (3x3 dw, 1x1) pairs in the main branch",
+            "SPOS Xception-like unit: three (3x3 dw, 1x1) pairs in the main branch; mid: "
+            "bottleneck width (0: cout / 2)",
         ),
         KindDef(
             "sep_conv",

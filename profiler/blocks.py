@@ -105,7 +105,7 @@ class ShuffleUnit(nn.Module):
         k = 3 if xception else spec.num("k")
         self.stride = s
         inp = cin // 2 if s == 1 else cin  # channels entering the main branch
-        mid, out = cout // 2, cout - inp
+        mid, out = spec.num("mid") or cout // 2, cout - inp  # mid 0: SPOS's default width
         if xception:  # three (dw 3x3, 1x1) pairs; only the first dw carries the stride
             self.main = nn.Sequential(
                 conv_bn(inp, inp, 3, s, g=inp, a="none"),

@@ -103,7 +103,8 @@ def _shuffle(spec: OpSpec) -> list[Cost]:
     cin, cout, s = spec.num("cin"), spec.num("cout"), spec.num("s")
     k = 3 if xception else spec.num("k")
     inp = cin // 2 if s == 1 else cin
-    mid, out, ohw = cout // 2, cout - inp, spatial(h, k, s) * spatial(w, k, s)
+    mid = spec.num("mid") or cout // 2  # SPOS channel search sets it; 0: the default
+    out, ohw = cout - inp, spatial(h, k, s) * spatial(w, k, s)
     if xception:
         costs = [
             conv_cost(n, inp, inp, 3, ohw, inp, hw_in=h * w),

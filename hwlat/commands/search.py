@@ -12,9 +12,8 @@ calibrated estimate and the measurement are printed side by side.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -22,14 +21,22 @@ from rich.table import Table
 
 from hwlat.commands.common import DEFAULT_SERVER, Admin, Server, Token, fail
 from hwlat.commands.connect import client
+from hwlat.commands.search_target import (
+    latency_check,
+    make_latency,
+    reachable,
+    table_target,
+    table_window,
+)
 from hwlat.commands.spaces import make_space
 from hwlat.end_to_end import measure_here, measure_on_device
+from hwlat.pareto import print_front, write_front
 from hwlat.search_report import export, print_summary, run_with_progress
-from latency_service.calibration_formula import table_for
 from searchers import data as datasets
 from searchers.core.checkpoint import Checkpoint
 from searchers.core.config import SearchConfig, apply_sets, describe
-from searchers.core.losses import LOSSES, HardTarget, LatencyLoss, SoftLatency
+from searchers.core.loop import Searcher
+from searchers.core.losses import LOSSES, HardTarget
 from searchers.latency import LatencyTable
 from searchers.registry import create_searcher, list_searchers, searcher_class
 from searchers.retrain import DEFAULT_LR, retrain
@@ -56,6 +63,18 @@ def search(
     device: Annotated[str | None, Opt("--device", help="Table from the service.")] = None,
     lut: Annotated[Path | None, Opt("--lut", help="Table from a LUT file.")] = None,
     target_ms: Annotated[float | None, Opt("--target-ms")] = None,
+    max_ms: Annotated[
+        float | None,
+        Opt("--max-ms", help="A constraint instead of a target: at most T ms."),
+    ] = None,
+    min_ms: Annotated[float | None, Opt("--min-ms", help="With --max-ms: at least L ms.")] = None,
+    table_constraint: Annotated[
+        bool,
+        Opt(
+            "--table-constraint",
+            help="--max-ms/--min-ms on the table sum even when the device has a calibration.",
+        ),
+    ] = False,
     tolerance: Annotated[float, Opt("--tolerance")] = 0.03,
     constraint: Annotated[str, Opt("--constraint", help="eq or le")] = "eq",
     soft: Annotated[
@@ -91,7 +110,10 @@ def search(
     torch_device: Annotated[str, Opt("--torch-device", help="auto, cpu or cuda")] = "auto",
     verify: Annotated[bool, Opt("--verify/--no-verify")] = True,
     runtime: Annotated[str | None, Opt("--runtime", help="With --lut.")] = None,
-    out: Annotated[Path, Opt("--out")] = Path("arch.json"),
+    out: Annotated[
+        Path,
+        Opt("--out", help="FILE.json, or a directory (arch.json and the drawings inside)."),
+    ] = Path("arch.json"),
     server: Server = DEFAULT_SERVER,
     admin_token: Admin = None,
     token: Token = None,
@@ -114,7 +136,7 @@ def search(
         fail("--resume needs --checkpoint DIR (where the search was saved)")
     if resume and checkpoint is not None and not Checkpoint(checkpoint).exists():
         fail(f"--resume: no checkpoint in {checkpoint} (start without --resume)")
-    latency_check(target_ms, soft, loss)
+    latency_check(target_ms, soft, loss, max_ms, min_ms)
     run_on = _torch_device(torch_device)
     space = make_space(space_name, resolution, width, None, space_opts)
     cls.check_space(space)
@@ -127,9 +149,13 @@ def search(
         mapped = None
         if calibrated and target_ms is not None:
             target_ms, mapped = table_target(c, device, space, target_ms)  # type: ignore[arg-type]
-        latency = _latency(target_ms, tolerance, constraint, soft, loss)
+        window = None
+        if max_ms is not None:
+            bounds, mapped = table_window(c, device, space, (min_ms, max_ms), table_constraint)
+            window = bounds
+        latency = make_latency(target_ms, tolerance, constraint, soft, loss, window)
         if isinstance(latency, HardTarget):
-            _reachable(cls.table_bounds(table), latency)
+            reachable(cls.table_bounds(table), latency)
         s = create_searcher(
             searcher, table=table, data=data, config=config, latency=latency, device=run_on
         )
@@ -139,7 +165,7 @@ def search(
             console.print(f"resumed from {saved.path} at epoch {s.epoch + 1}, step {s.step}")
         result = run_with_progress(s, console, saved)
         record = export(s, result, table, latency, c if device else None, device)
-        record["target"]["end_to_end"] = mapped
+        record["target"]["end_to_end" if max_ms is None else "window"] = mapped
         with console.status(f"training the result from scratch ({retrain_epochs} epochs)..."):
             trained = retrain(space, record["arch"], data, retrain_epochs, retrain_lr, config.seed,
                               run_on)  # fmt: skip
@@ -150,11 +176,24 @@ def search(
                 if device
                 else measure_here(lut, runtime, space, record["arch"])  # type: ignore[arg-type]
             )
-    drawing = write_drawing(space, record, out)
+    write_outputs(s, record, out)
+
+
+def write_outputs(s: Searcher, record: dict[str, Any], out: Path) -> None:
+    """arch.json, and beside it the genotype drawing (cell spaces) and the Pareto front
+    (JSON and PNG) of searchers that score many candidates; then the summary."""
+    if out.suffix != ".json":
+        out.mkdir(parents=True, exist_ok=True)
+        out = out / "arch.json"
+    drawing, front = write_drawing(s.space, record, out), write_front(s, record, out)
     out.write_text(json.dumps(record, indent=1))
     print_summary(Console(), record)
+    if front is not None:
+        print_front(Console(), record)
     Console().print(
-        f"architecture written to {out}" + (f", its cells drawn in {drawing}" if drawing else "")
+        f"architecture written to {out}"
+        + (f", its cells drawn in {drawing}" if drawing else "")
+        + (f", the Pareto front in {front} (and .json)" if front else "")
     )
 
 
@@ -165,27 +204,6 @@ def print_options(console: Console, name: str, config: type[SearchConfig]) -> No
     for row in describe(config):
         t.add_row(row["name"], row["type"], row["default"], row["help"], row["paper"])
     console.print(t)
-
-
-def latency_check(target_ms: float | None, soft: bool, loss: str | None) -> None:
-    if loss is not None and not soft:
-        fail(
-            f"--loss {loss} is a soft (fixed-weight) loss: add --soft, or drop --loss to keep "
-            "the hard target (its own controller, then a repair)"
-        )
-    if target_ms is None and not (soft and loss == "fbnet"):
-        fail("--target-ms T is required (only --soft --loss fbnet runs without a target)")
-
-
-def _latency(
-    target_ms: float | None, tolerance: float, constraint: str, soft: bool, loss: str | None
-) -> LatencyLoss:
-    if soft:
-        return SoftLatency(loss or "mul#log", target_ms)
-    if constraint not in ("eq", "le"):
-        fail(f"--constraint: eq or le, got {constraint!r}")
-    c: Literal["eq", "le"] = "eq" if constraint == "eq" else "le"
-    return HardTarget(target_ms, c, tolerance)  # type: ignore[arg-type]
 
 
 def _torch_device(name: str) -> str:
@@ -200,32 +218,6 @@ def _torch_device(name: str) -> str:
     return name
 
 
-def table_target(
-    c: Any, device: str, space: SearchSpace, target_ms: float
-) -> tuple[float, dict[str, Any]]:
-    """The table latency whose calibrated estimate is `target_ms` end to end. The device's
-    calibration is monotone in the table sum (linear: a·sum + b·ops + c; power:
-    e^c·sum^a·ops^b) and a chain architecture always has the same number of ops, so the
-    map is exact."""
-    if not (target_ms > 0 and math.isfinite(target_ms)):
-        fail(f"--target-ms: must be a positive number, got {target_ms}")
-    arch = space.arch_to_json(space.random_arch(0))
-    est = c.estimate(device, {**space.params(), "arch": arch})
-    cal = est.calibration
-    if not cal.get("available") or cal["coef"][0] <= 0:
-        fail(
-            f"--calibrated-target: device {device} has no usable calibration yet; measure "
-            f"networks end to end first (`hwlat validate --device {device} --space "
-            f"{space.name}`)"
-        )
-    form = cal.get("form", "linear")  # a service from before the power form sends none
-    table_ms = table_for(form, cal["coef"], cal["intercept"], target_ms, est.ops)
-    if table_ms <= 0:
-        fail(f"--target-ms {target_ms}: below what the calibration says any network can do")
-    info = {"target_ms": target_ms, "table_target_ms": table_ms, "calibration": cal}
-    return table_ms, info
-
-
 def write_drawing(space: SearchSpace, record: dict[str, Any], out: Path) -> Path | None:
     """A cell space's genotype drawn next to the record (`arch.json` -> `arch.cells.svg`)."""
     if space.name != "darts":
@@ -236,17 +228,6 @@ def write_drawing(space: SearchSpace, record: dict[str, Any], out: Path) -> Path
     path.write_text(genotype_svg(record["arch"]))
     record["drawing"] = path.name
     return path
-
-
-def _reachable(bounds: tuple[float, float], hard: HardTarget) -> None:
-    """Refuse a target no architecture of the table can meet before training anything."""
-    lo, hi = bounds
-    t, tol = hard.target_ms, hard.tolerance
-    if t < lo or (hard.constraint == "eq" and t * (1 - tol) > hi):
-        fail(
-            f"--target-ms {t:g}: the achievable range of this table is {lo:.4g}..{hi:.4g} ms "
-            "(fixed ops included); pick a target inside it"
-        )
 
 
 def _table(space: SearchSpace, device: str | None, lut: Path | None, c: Any) -> LatencyTable:

@@ -1,5 +1,5 @@
 """One file per NAS algorithm, each registered by name (`searchers.registry`)."""
 
-from searchers.algorithms import darts, fbnet, gdas, pcdarts, pdarts, proxyless
+from searchers.algorithms import darts, fairnas, fbnet, gdas, pcdarts, pdarts, proxyless, spos
 
-__all__ = ["darts", "fbnet", "gdas", "pcdarts", "pdarts", "proxyless"]
+__all__ = ["darts", "fairnas", "fbnet", "gdas", "pcdarts", "pdarts", "proxyless", "spos"]

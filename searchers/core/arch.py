@@ -119,20 +119,28 @@ class Uniform(ArchParams):
 
 class Fair(Uniform):
     """FairNAS strict fairness: `sample_fair` returns m architectures in which every legal
-    candidate of every decision appears exactly once (m = the most legal candidates of a
-    decision; a decision with fewer fills its remaining slots with random legal picks)."""
+    candidate of every decision appears exactly once, m = the most legal candidates of a
+    decision. A decision with fewer legal candidates (a layer where `zero` or `skip` is
+    illegal) fills its remaining slots with random legal picks marked as fillers: they
+    run with frozen weights, so every candidate is still trained exactly once per step."""
 
-    def sample_fair(self, gen: torch.Generator | None = None) -> list[list[int]]:
+    def sample_fair(
+        self, gen: torch.Generator | None = None
+    ) -> tuple[list[list[int]], list[list[bool]]]:
+        """(paths, learn): m column lists, and per path and decision whether that
+        candidate is trained (False for the fillers)."""
         legal: torch.Tensor = self.legal
         m = int(legal.sum(dim=1).max())
         paths = [[0] * len(legal) for _ in range(m)]
+        learn = [[True] * len(legal) for _ in range(m)]
         for d, row in enumerate(legal.cpu()):
             cols = torch.nonzero(row).flatten()
             order = cols[torch.randperm(len(cols), generator=gen)].tolist()
             extra = cols[torch.randint(len(cols), (m - len(cols),), generator=gen)].tolist()
             for k, col in enumerate(order + extra):
                 paths[k][d] = int(col)
-        return paths
+                learn[k][d] = k < len(order)
+        return paths, learn
 
 
 def masked_softmax(logits: torch.Tensor, legal: torch.Tensor) -> torch.Tensor:

@@ -96,6 +96,7 @@ class Searcher(ABC):
         self.epoch = self.step = self.val_index = 0
         self.loss_sum = 0.0
         self.history: list[dict[str, Any]] = []
+        self.select_progress: Progress | None = None  # per generation of an evolution
         calib = data.train.batches(data.batch_size, epoch_seed(config.seed, 0, 2), drop_last=True)
         self.calibration = [b for _, b in zip(range(config.bn_calib_batches), calib, strict=False)]
 
@@ -316,7 +317,7 @@ class Searcher(ABC):
             table_ms=self.table.exact(final),
             proposed_ms=self.table.exact(proposed),
             history=self.history,
-            selection={"how": raw.how, "considered": raw.considered},
+            selection={"how": raw.how, "considered": raw.considered, **raw.details},
             repair=self._repair_record(proposed, final),
             val_acc=ctx.value(final),
             test_acc=self.score(final, split="test"),

@@ -136,6 +136,20 @@ class HardTarget:
         v = self.violation(lat_ms)
         return v <= 0 if self.constraint == "le" else abs(v) <= self.tolerance
 
+    @classmethod
+    def between(cls, lo_ms: float, hi_ms: float) -> HardTarget:
+        """The window [lo, hi] (`--min-ms`, `--max-ms`) as an eq target: T its middle,
+        the tolerance its half-width over T."""
+        if not (0 < lo_ms < hi_ms and math.isfinite(hi_ms)):
+            raise ValueError(f"min-ms/max-ms: need 0 < min < max, got [{lo_ms:g}, {hi_ms:g}] ms")
+        return cls((lo_ms + hi_ms) / 2, "eq", (hi_ms - lo_ms) / (hi_ms + lo_ms))
+
+    def window(self) -> tuple[float, float]:
+        """[lo, hi] ms of the latencies that satisfy the target (le: from 0)."""
+        if self.constraint == "le":
+            return 0.0, self.target_ms
+        return self.target_ms * (1 - self.tolerance), self.target_ms * (1 + self.tolerance)
+
     def weight(self) -> float:
         return self.lam
 

@@ -6,7 +6,7 @@ other. The modes, and who uses them:
 
 | mode | runs | memory | used by |
 |---|---|---|---|
-| `Single(i)` | candidate i only | one path | ProxylessNAS weight step, SPOS, evaluation |
+| `Single(i, learn)` | candidate i (`learn=False`: frozen) | one path | SPOS, FairNAS, eval |
 | `Weighted(w, p)` | Σ_i w_i·o_i(x) over all; identities' dropout p | all paths | FBNet, DARTS |
 | `Gates(paths, s, g)` | o_s(x), s sampled; ∂L/∂g_j all j | one path (+recompute) | ProxylessNAS |
 | `HardGumbel(i, w)` | w_i·o_i(x), w one-hot straight-through | one path | GDAS, FBNet `hard` |
@@ -26,14 +26,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from profiler.blocks import build_module
 from profiler.ops import OpSpec
+from searchers.core.sliced import build_candidates
 from searchers.spaces.base import Layer
 
 
 @dataclass(frozen=True)
 class Single:
     index: int
+    learn: bool = True  # False: the candidate runs with its weights frozen (FairNAS fillers)
 
 
 @dataclass(frozen=True)
@@ -103,14 +104,16 @@ class MixedOp(nn.Module):
         self.columns = [list(columns).index(c.name) for c in layer.legal]  # table column per path
         ops = [c.op for c in layer.legal if c.op is not None]
         self.k = channels_div
-        self.candidates = nn.ModuleList(build_module(_narrow(op, channels_div)) for op in ops)
+        self.candidates = nn.ModuleList(build_candidates([_narrow(op, channels_div) for op in ops]))
         self.stride = _stride(ops[0])
         self.identity = [op.kind == "skip" and _stride(op) == 1 for op in ops]
 
     def forward(self, x: torch.Tensor, mode: Mode) -> torch.Tensor:
         match mode:
-            case Single(index=i):
+            case Single(index=i, learn=True):
                 return self.candidates[i](x)
+            case Single(index=i):
+                return _frozen(self.candidates[i], x)
             case Weighted(weights=w, skip_drop=p):
                 return sum(wi * self._run(i, x, p) for i, wi in enumerate(w))
             case Gates():
@@ -142,6 +145,13 @@ class MixedOp(nn.Module):
         n, ch, h, w = out.shape
         # (N, k, C/k, H, W) -> (N, C/k, k, H, W): interleave the processed and bypassed parts
         return out.view(n, mode.k, ch // mode.k, h, w).transpose(1, 2).reshape(n, ch, h, w)
+
+
+def _frozen(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """`module(x)` with no gradient to its parameters (the gradient to x still flows)."""
+    params = {name: p.detach() for name, p in module.named_parameters()}
+    out: torch.Tensor = torch.func.functional_call(module, params, (x,), strict=False)
+    return out
 
 
 def _stride(op: OpSpec) -> int:

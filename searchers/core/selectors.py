@@ -4,16 +4,19 @@ A selector gets a `SelectContext` (the table, the architecture parameters, a `sc
 function that returns a path's search-validation accuracy with the shared weights,
 the latency constraint and a generator) and returns a `Selection`. Architectures are
 table columns per layer. Every candidate a selector scores is inside the constraint
-(the hard target's window, or at or under it for `le`): random ones by rejection from
-the uniform distribution, then by the fewest-changes repair when rejection is too
-slow; a learnt one by the repair.
+(the hard target's window, or at or under it for `le`): random ones drawn uniformly
+among the architectures inside it, a learnt one by the repair.
 
 | selector | what | papers |
 |---|---|---|
 | `argmax` | the most probable candidate per decision | ProxylessNAS, DARTS |
 | `sample` | the argmax and N draws from p, best validation accuracy | FBNet |
 | `random` | N random architectures inside the constraint, the best | One-Shot, SMASH |
-| `evolution` | SPOS's evolutionary search inside the constraint | SPOS, FairNAS, One-Shot |
+| `evolution` | SPOS's evolution inside the constraint (core/evolution.py) | SPOS, FairNAS |
+
+Random architectures are exactly uniform over those inside the constraint
+(core/window.py); a window too narrow for that sampler falls back to rejection, then
+the repair of the last draw.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import torch
 from searchers.core.arch import ArchParams
 from searchers.core.losses import HardTarget
 from searchers.core.repair import repair
+from searchers.core.window import WindowSampler
 from searchers.latency import LatencyTable
 
 Arch = list[int]
@@ -41,6 +45,7 @@ class SelectContext:
     constraint: HardTarget | None
     gen: torch.Generator
     scored: dict[tuple[int, ...], float] = field(default_factory=dict)
+    _sampler: WindowSampler | None = field(default=None, repr=False)
 
     def accepts(self, cols: Arch) -> bool:
         return self.constraint is None or self.constraint.satisfied(self.table.exact(cols))
@@ -55,6 +60,13 @@ class SelectContext:
         logp = torch.log(self.arch.layer_probs().detach().double().clamp_min(1e-12))
         return repair(self.table, logp, cols, h.target_ms, h.tolerance, h.constraint)
 
+    def sampler(self) -> WindowSampler:
+        if self._sampler is None:
+            h = self.constraint
+            assert h is not None  # only asked for with a constraint
+            self._sampler = WindowSampler(self.table, *h.window(), h.satisfied)
+        return self._sampler
+
     def value(self, cols: Arch) -> float:
         key = tuple(cols)
         if key not in self.scored:
@@ -62,8 +74,14 @@ class SelectContext:
         return self.scored[key]
 
     def random(self, gen: torch.Generator, tries: int = 200) -> Arch:
-        """A uniformly random architecture inside the constraint (rejection sampling;
-        after `tries` misses, the last draw repaired)."""
+        """A uniformly random architecture inside the constraint (core/window.py; for a
+        window too narrow for it, rejection, and after `tries` misses the last draw
+        repaired)."""
+        if self.constraint is not None:
+            try:
+                return self.sampler().sample(gen)
+            except ValueError:
+                pass
         legal = self.table.mask
         for _ in range(tries):
             cols = uniform_arch(legal, gen)
@@ -78,6 +96,7 @@ class Selection:
     how: str
     considered: list[dict[str, Any]]
     proposed: Arch | None = None  # the learnt choice before any repair, when it differs
+    details: dict[str, Any] = field(default_factory=dict)  # top-k, Pareto front, generations
 
 
 class Selector(ABC):
@@ -136,63 +155,9 @@ class RandomSelector(Selector):
 
     def select(self, ctx: SelectContext) -> Selection:
         pool = [ctx.random(ctx.gen) for _ in range(self.n)]
-        return self._best(ctx, pool, f"best of {self.n} random")
-
-
-class EvolutionSelector(Selector):
-    """SPOS: a population inside the constraint; each generation keeps the top k and
-    breeds mutations (each decision redrawn with probability `prob`) and crossovers
-    (each decision from either parent) that stay inside it."""
-
-    name = "evolution"
-
-    def __init__(
-        self,
-        population: int = 50,
-        topk: int = 10,
-        generations: int = 20,
-        mutations: int = 25,
-        crossovers: int = 25,
-        prob: float = 0.1,
-    ):
-        if min(population, topk, generations) < 1 or mutations + crossovers < 1:
-            raise ValueError("evolution: population, topk, generations >= 1 and some offspring")
-        self.population, self.topk, self.generations = population, topk, generations
-        self.mutations, self.crossovers, self.prob = mutations, crossovers, prob
-
-    def select(self, ctx: SelectContext) -> Selection:
-        pop = [ctx.random(ctx.gen) for _ in range(self.population)]
-        history: list[Arch] = list(pop)
-        for _ in range(self.generations):
-            top = sorted(pop, key=lambda c: -ctx.value(c))[: self.topk]
-            pop = top + self._offspring(ctx, top)
-            history += pop
-        how = f"evolution ({self.generations} generations, population {self.population})"
-        return self._best(ctx, history, how)
-
-    def _offspring(self, ctx: SelectContext, top: list[Arch]) -> list[Arch]:
-        legal, gen, out = ctx.table.mask, ctx.gen, []
-        for want, breed in ((self.mutations, self._mutate), (self.crossovers, self._cross)):
-            made = 0
-            for _ in range(10 * want):
-                child = breed(top, legal, gen)
-                if ctx.accepts(child):
-                    out.append(child)
-                    made += 1
-                    if made == want:
-                        break
-        return out
-
-    def _mutate(self, top: list[Arch], legal: torch.Tensor, gen: torch.Generator) -> Arch:
-        parent = top[int(torch.randint(len(top), (1,), generator=gen))]
-        fresh = uniform_arch(legal, gen)
-        flip = torch.rand(len(parent), generator=gen) < self.prob
-        return [fresh[i] if bool(flip[i]) else c for i, c in enumerate(parent)]
-
-    def _cross(self, top: list[Arch], legal: torch.Tensor, gen: torch.Generator) -> Arch:
-        a, b = (top[int(i)] for i in torch.randint(len(top), (2,), generator=gen))
-        pick = torch.rand(len(a), generator=gen) < 0.5
-        return [a[i] if bool(pick[i]) else b[i] for i in range(len(a))]
+        sel = self._best(ctx, pool, f"best of {self.n} random")
+        sel.details = {"pareto": pareto_front(sel.considered)}
+        return sel
 
 
 def uniform_arch(legal: torch.Tensor, gen: torch.Generator) -> Arch:
@@ -201,6 +166,16 @@ def uniform_arch(legal: torch.Tensor, gen: torch.Generator) -> Arch:
     return [int(i) for i in torch.multinomial(p / p.sum(1, keepdim=True), 1, generator=gen)[:, 0]]
 
 
-SELECTORS: dict[str, type[Selector]] = {
-    s.name: s for s in (ArgmaxSelector, SampleSelector, RandomSelector, EvolutionSelector)
-}
+def pareto_front(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The scored rows no other row beats on both accuracy (higher) and table latency
+    (lower), fastest first."""
+    front: list[dict[str, Any]] = []
+    for row in sorted(rows, key=lambda r: (r["table_ms"], -r["val_acc"])):
+        if not front or row["val_acc"] > front[-1]["val_acc"]:
+            front.append(row)
+    return front
+
+
+def top_rows(rows: list[dict[str, Any]], k: int) -> list[dict[str, Any]]:
+    """The k best-scoring rows, best first (faster first on ties)."""
+    return sorted(rows, key=lambda r: (-r["val_acc"], r["table_ms"]))[:k]

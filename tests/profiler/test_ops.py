@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 
 from profiler._kinds import KINDS
+from profiler.blocks import build
 from profiler.ops import OpSpec
 from tests.profiler.strategies import EXAMPLES, mk, valid_specs
 
@@ -111,3 +112,24 @@ def test_replace_revalidates() -> None:
     assert spec.replace(dtype="int8").dtype == "int8"
     with pytest.raises(ValueError, match=r"^res:"):
         spec.replace(s=2)
+
+
+def test_shuffle_mid_is_optional_and_keyed_only_when_set() -> None:
+    default = mk("shuffle", 16, cin=16, cout=32, k=3, s=2)
+    assert default.key == "shuffle|cin=16,cout=32,k=3,s=2|1x16x8x8|float32"  # as before mid
+    assert default.replace(mid=0) == default
+    narrow = default.replace(mid=24)
+    assert narrow.key == "shuffle|cin=16,cout=32,k=3,mid=24,s=2|1x16x8x8|float32"
+    assert OpSpec.from_key(narrow.key) == narrow
+    module, x = build(narrow)
+    assert tuple(module(x).shape) == narrow.out_shape == (1, 32, 4, 4)
+    assert module.main[0][0].out_channels == 24  # type: ignore[index,union-attr]
+    xception = mk("xception", 8, cin=8, cout=8, s=1, mid=3)
+    module, x = build(xception)
+    assert tuple(module(x).shape) == (1, 8, 8, 8)
+    assert "mid=3," in xception.key
+    assert "mid" not in mk("xception", 8, cin=8, cout=8, s=1).key
+    with pytest.raises(ValueError, match=r"^mid: mid=16 is the default cout / 2"):
+        default.replace(mid=16)  # one key per block: the default is never written out
+    with pytest.raises(ValueError, match=r"^mid: must be in \[0, "):
+        default.replace(mid=-1)

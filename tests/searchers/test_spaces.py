@@ -229,3 +229,60 @@ def test_every_space_is_a_search_space() -> None:
         summary = space.summary()
         assert summary["searchable_layers"] == len(space.layers())
         assert summary["distinct_ops"] == len(space.distinct_ops())
+
+
+def test_spos_without_channel_search_keeps_its_ops_and_keys() -> None:
+    import hashlib
+
+    space = create_space("spos-shufflenet", channels=0)
+    assert space.candidates == ("shuffle3", "shuffle5", "shuffle7", "xception")
+    assert "channels" not in space.params()
+    keys = [op.key for op in space.distinct_ops()]
+    assert len(keys) == 34 and not any(",mid=" in k for k in keys)
+    # the digest of the keys from before `mid` existed: stored tables stay valid
+    assert hashlib.sha256("\n".join(keys).encode()).hexdigest()[:16] == "befbe8ef2cad7a38"
+
+
+def test_spos_channel_search_candidates_and_widths() -> None:
+    space = create_space("spos-shufflenet", resolution=32, classes=10, channels=10)
+    scales = [f"{i / 5:.1f}" for i in range(1, 11)]  # 0.2 ... 2.0
+    assert space.candidates[:10] == tuple(f"shuffle3_c{s}" for s in scales)
+    assert space.candidates[-1] == "xception_c2.0" and len(space.candidates) == 40
+    assert all(len(layer.legal) == 40 for layer in space.layers())
+    plain = create_space("spos-shufflenet", resolution=32, classes=10)
+    for layer, base in zip(space.layers(), plain.layers(), strict=True):
+        cout = layer.op("shuffle3_c1.0").num("cout")
+        assert layer.op("shuffle3_c1.0") == base.op("shuffle3")  # x1.0 is the default op
+        assert layer.op("xception_c2.0").num("mid") == cout
+        assert layer.op("shuffle7_c0.2").num("mid") == max(1, round(cout / 2 * 0.2))
+    assert space.size() == 40**20
+    assert create_space("spos-shufflenet", channels=3).candidates[:3] == (
+        "shuffle3_c0.67",
+        "shuffle3_c1.33",
+        "shuffle3_c2.00",
+    )
+    assert len(set(create_space("spos-shufflenet", channels=7).candidates)) == 28
+
+
+def test_spos_channel_search_children_and_arch_json() -> None:
+    space = create_space("spos-shufflenet", resolution=32, classes=10, channels=10)
+    assert space.params()["channels"] == 10
+    assert space.summary()["candidates"] == list(space.candidates)
+    arch = space.random_arch(3)
+    with torch.inference_mode():
+        y = space.build_child(arch)(torch.randn(1, 3, 32, 32))
+    assert tuple(y.shape) == (1, 10)
+    data = json.loads(json.dumps(space.arch_to_json(arch)))
+    assert data["channels"] == 10 and space.parse_arch(data) == arch
+    with pytest.raises(ArchError, match=r"^channels: architecture is for 4"):
+        space.parse_arch({**data, "channels": 4})
+    plain = create_space("spos-shufflenet", resolution=32, classes=10)
+    assert plain.parse_arch({**plain.arch_to_json(plain.random_arch(0)), "channels": 0})
+    with pytest.raises(ArchError, match=r"unknown op '(shuffle[357]|xception)' "):
+        space.parse_arch(plain.arch_to_json(plain.random_arch(0)))
+
+
+@pytest.mark.parametrize("channels", [-1, 21, True, 2.0])
+def test_spos_channels_are_checked(channels: object) -> None:
+    with pytest.raises(ValueError, match=r"^channels: "):
+        create_space("spos-shufflenet", channels=channels)

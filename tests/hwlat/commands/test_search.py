@@ -20,6 +20,7 @@ from devices.runtimes import create_runtime
 from hwlat.cli import main
 from hwlat.commands.common import CliError
 from hwlat.commands.search import table_target
+from hwlat.commands.search_target import table_window
 from latency_service.calibration_formula import estimate
 from profiler.features import features
 from profiler.lut import new_lut, save_lut
@@ -170,6 +171,10 @@ def test_a_search_killed_mid_epoch_resumes_to_the_same_architecture(
         (("--target-ms", "1", "--space", "darts", "-o", "C=8"), "space: proxyless searches"),
         (("--target-ms", "1", "-o", "C=8"), "--option: proxyless-mobile takes no"),
         (("--target-ms", "1", "--torch-device", "tpu"), "--torch-device: auto, cpu or cuda"),
+        (("--min-ms", "1"), "--min-ms L needs --max-ms T"),
+        (("--max-ms", "1", "--target-ms", "1"), "--max-ms is a constraint of its own"),
+        (("--max-ms", "1", "--min-ms", "2"), "--min-ms 2 must be below --max-ms 1"),
+        (("--max-ms", "-1"), "--max-ms: must be a positive number"),
     ],
 )
 def test_bad_input_is_one_line(
@@ -237,6 +242,24 @@ def test_a_calibrated_target_maps_back_through_either_form(cal: dict[str, object
     assert info["target_ms"] == 0.3 and info["table_target_ms"] == table_ms
 
 
+def test_a_window_is_on_the_calibrated_estimate_when_the_device_has_one() -> None:
+    """`--max-ms`/`--min-ms` with a calibrated device: every architecture inside the mapped
+    table window has its calibrated estimate inside the asked window; without a usable
+    calibration, or with --table-constraint, the window stays on the table sum."""
+    space = create_space("fbnet", resolution=32)
+    cal = {"available": True, "form": "power", "coef": [1.7, 0.0], "intercept": 0.89}
+    (lo, hi), info = table_window(FakeEstimates(cal), "d", space, (0.2, 0.3), False)
+    assert info["on"] == "calibrated estimate" and lo is not None
+    for ms in (lo, (lo + hi) / 2, hi):
+        assert 0.2 - 1e-9 <= estimate("power", [1.7, 0.0], 0.89, ms, 24) <= 0.3 + 1e-9
+    none = {"available": False, "coef": [0.0, 0.0], "intercept": 0.0}
+    for client, table_only in ((FakeEstimates(none), False), (FakeEstimates(cal), True)):
+        bounds, info = table_window(client, "d", space, (0.2, 0.3), table_only)
+        assert bounds == (0.2, 0.3) and info["on"] == "table sum"
+    darts = create_space("darts", resolution=8, classes=10, C=8, cells=3)
+    assert table_window(FakeEstimates(cal), "d", darts, (None, 0.3), False)[0] == (None, 0.3)
+
+
 def test_a_calibrated_target_must_be_positive() -> None:
     cal = {"available": True, "form": "power", "coef": [1.7, 0.0], "intercept": 0.89}
     with pytest.raises(CliError, match="must be a positive number"):
@@ -278,3 +301,33 @@ def test_a_cell_searcher_refuses_a_chain_space(
     argv = ["search", "darts", *ARGS, *QUICK, "--lut", str(tmp_path / "lut.json")]
     assert main([*argv, "--target-ms", "1", "--out", str(tmp_path / "a.json")]) == 1
     assert "space: darts searches darts; not proxyless-mobile" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_spos_searches_a_window_and_writes_the_pareto_front(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`hwlat search spos ... --max-ms T --min-ms L --out DIR`: every scored candidate is in
+    the window, arch.json and the front (JSON and PNG) land in DIR, the front is printed."""
+    spos = create_space("spos-shufflenet", resolution=32, width=0.25, classes=10)
+    table = _lut(tmp_path / "lut.json", spos)
+    lo, hi = table.bounds()
+    a, b = lo + 0.3 * (hi - lo), lo + 0.5 * (hi - lo)
+    out = tmp_path / "run"
+    argv = ["search", "spos", "--space", "spos-shufflenet", "-r", "32", "-w", "0.25"]
+    argv += ["--lut", str(tmp_path / "lut.json"), "--max-ms", f"{b:.6f}", "--min-ms", f"{a:.6f}"]
+    argv += ["--dataset", "digits", "--data-limit", "300", "--epochs", "1", "--out", str(out)]
+    argv += ["--retrain-epochs", "0", "--no-verify", "--set", "generations=2"]
+    argv += ["--set", "bn_calib_batches=2"]
+    argv += ["--set", "population=6", "--set", "mutations=3", "--set", "crossovers=3"]
+    assert main(argv) == 0, capsys.readouterr().err
+    shown = capsys.readouterr().out
+    assert "Pareto front of" in shown and "evolution: 2 generations" in shown
+    record = json.loads((out / "arch.json").read_text())
+    assert record["target"]["window"]["on"] == "table sum"
+    assert all(a - 1e-9 <= r["table_ms"] <= b + 1e-9 for r in record["selection"]["scored"])
+    assert a - 1e-9 <= record["table_ms"] <= b + 1e-9
+    front = json.loads((out / "arch.pareto.json").read_text())
+    assert front["format"] == "hwlat-pareto/1" and front["front"]
+    assert all(len(r["choices"]) == 20 for r in front["front"])
+    assert (out / "arch.pareto.png").read_bytes()[:4] == b"\x89PNG"

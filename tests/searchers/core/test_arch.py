@@ -56,13 +56,15 @@ def test_uniform_prefers_nothing() -> None:
 
 def test_fair_trains_every_candidate_exactly_once_per_step() -> None:
     f = Fair(MASK)
-    paths = f.sample_fair(torch.Generator().manual_seed(1))
-    assert len(paths) == 4  # the widest decision has 4 legal candidates
+    paths, learn = f.sample_fair(torch.Generator().manual_seed(1))
+    assert len(paths) == len(learn) == 4  # the widest decision has 4 legal candidates
     for d, row in enumerate(MASK):
         seen = [p[d] for p in paths]
         assert all(MASK[d, c] for c in seen)
-        assert set(seen) == set(torch.nonzero(row).flatten().tolist())  # each at least once
-    assert sorted(p[1] for p in paths) == [0, 1, 2, 3]  # the full row: exactly once each
+        trained = [p[d] for p, keep in zip(paths, learn, strict=True) if keep[d]]
+        assert sorted(trained) == torch.nonzero(row).flatten().tolist()  # exactly once each
+    assert sorted(p[1] for p in paths) == [0, 1, 2, 3]  # the full row: no fillers
+    assert all(keep[1] for keep in learn)
 
 
 def test_edge_weights_are_a_softmax_within_each_node() -> None:

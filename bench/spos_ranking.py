@@ -145,6 +145,8 @@ def main() -> None:
     ap.add_argument("--reuse", type=Path, help="an earlier --json: its retrained accuracies")
     args = ap.parse_args()
     names = args.searcher.split(",")
+    if args.reuse and not args.reuse.exists():
+        sys.exit(f"--reuse: no {args.reuse} (an earlier run's --json)")
     t0 = time.perf_counter()
     _, table, _ = setting(args)
     archs = [list(table.names(c)) for c in pool(args, table)]

@@ -141,8 +141,9 @@ def print_summary(console: Console, record: dict[str, Any]) -> None:
     window = target.get("window")
     if window:
         lo, hi = target["window_ms"]
-        t.add_row("constraint", f"{window['min_ms'] or 0:.4f}..{window['max_ms']:.4f} ms "
-                  f"({window['on']})")  # fmt: skip
+        span = (f"{window['min_ms']:.4f}..{window['max_ms']:.4f}" if window["min_ms"]
+                else f"≤ {window['max_ms']:.4f}")  # fmt: skip
+        t.add_row("constraint", f"{span} ms ({window['on']})")
         if window["on"] != "table sum":
             t.add_row("constraint (table)", f"{lo:.4f}..{hi:.4f} ms")
     elif target.get("target_ms"):

@@ -8,7 +8,8 @@ retries), and random architectures fill the population up when breeding falls sh
 Every candidate is checked against the constraint before it is scored, and scoring is
 the searcher's: the shared weights, BN statistics re-estimated on the path first.
 
-The result is the best scored architecture, with the top k, the accuracy–latency Pareto
+The result is the best scored architecture (the fastest of equals, so it is on the
+front), with the top k, the accuracy–latency Pareto
 front of everything scored, and one row per generation (best, mean of the top k, how
 many scored, seconds) in `Selection.details`.
 """
@@ -69,6 +70,7 @@ class EvolutionSelector(Selector):
             log.append(self._record(ctx, g, pop, self._top(ctx, top + pop), started))
         how = f"evolution ({self.generations} generations, population {self.population})"
         sel = self._best(ctx, history, how)
+        sel.columns = top_rows(sel.considered, 1)[0]["columns"]  # ties: the fastest, on the front
         sel.details = {
             "evaluated": len(sel.considered),
             "topk": top_rows(sel.considered, self.topk),

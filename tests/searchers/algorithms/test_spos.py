@@ -101,6 +101,8 @@ def test_every_scored_candidate_meets_the_constraint_and_the_front_is_reported(
                 row["val_acc"] > f["val_acc"] and row["table_ms"] < f["table_ms"] for f in front
             )
         assert result.selection["topk"][0]["val_acc"] == result.val_acc
+        chosen = (result.table_ms, result.val_acc)  # the fastest of the best: on the front
+        assert chosen in [(f["table_ms"], f["val_acc"]) for f in front]
         assert [g["generation"] for g in result.selection["generations"]] == [0, 1, 2]
 
 

@@ -33,7 +33,8 @@ from scipy.stats import kendalltau
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from searchers import data as datasets
+from search_vs_random import setting  # the same space, table and data from the same flags
+
 from searchers.algorithms.spos import SPOS
 from searchers.core.config import apply_sets
 from searchers.core.evaluate import accuracy
@@ -42,17 +43,6 @@ from searchers.core.window import WindowSampler
 from searchers.latency import LatencyTable
 from searchers.registry import create_searcher, searcher_class
 from searchers.retrain import retrain
-from searchers.spaces import SearchSpace, create_space
-
-
-def setting(args: argparse.Namespace) -> tuple[SearchSpace, LatencyTable, datasets.Data]:
-    options = {k: int(v) for k, v in (o.split("=", 1) for o in args.option)}
-    space = create_space(args.space, resolution=args.resolution, width=args.width,
-                         classes=10, **options)  # fmt: skip
-    table = LatencyTable.from_file(args.lut, space)
-    table.check()
-    data = datasets.load(args.dataset, space.resolution, args.batch_size, args.data_seed)
-    return space, table, data
 
 
 def pool(args: argparse.Namespace, table: LatencyTable) -> list[list[int]]:

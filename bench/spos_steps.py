@@ -39,32 +39,25 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from profiler.features import features
+from _search_steps_worker import flops_table  # the steps bench's roofline-like table
+
 from searchers import data as datasets
 from searchers.algorithms.spos import SPOS
 from searchers.core.arch import Fair
 from searchers.core.losses import HardTarget
 from searchers.core.memory import step_memory
 from searchers.core.selectors import uniform_arch
-from searchers.latency import LatencyTable
 from searchers.registry import create_searcher, searcher_class
-from searchers.spaces import SearchSpace, create_space
+from searchers.spaces import create_space
 
 MIB = 2**20
-
-
-def roofline(space: SearchSpace) -> LatencyTable:
-    ops = space.fixed_ops() + space.distinct_ops()
-    return LatencyTable.from_cells(
-        space, {op.key: (0.005 + features(op).flops * 2e-8, "measured") for op in ops}
-    )
 
 
 def make(args: argparse.Namespace, name: str, k: int, channels: int, fixed: bool = True) -> SPOS:
     extra = {"channels": channels} if channels else {}
     space = create_space(args.space, resolution=args.resolution, width=args.width,
                          classes=10, **extra)  # fmt: skip
-    table = roofline(space)
+    table = flops_table(space)
     data = datasets.load("digits", space.resolution, args.batch, 0)
     config = replace(searcher_class(name).Config(), epochs=1, generations=args.generations)
     lo, hi = table.bounds()

@@ -151,8 +151,7 @@ def search(
             target_ms, mapped = table_target(c, device, space, target_ms)  # type: ignore[arg-type]
         window = None
         if max_ms is not None:
-            bounds, mapped = table_window(c, device, space, (min_ms, max_ms), table_constraint)
-            window = bounds
+            window, mapped = table_window(c, device, space, (min_ms, max_ms), table_constraint)
         latency = make_latency(target_ms, tolerance, constraint, soft, loss, window)
         if isinstance(latency, HardTarget):
             reachable(cls.table_bounds(table), latency)

@@ -41,6 +41,7 @@ from searchers.core.window import BinnedSampler, WindowSampler
 from searchers.registry import register_searcher
 
 Draw = Callable[[torch.Generator], list[int]]
+Accepts = Callable[[float], bool]
 
 
 @dataclass
@@ -103,16 +104,16 @@ class SPOS(Searcher):
         return Uniform(self.net.mask())
 
     # --- training -----------------------------------------------------------------------
-    def training_window(self) -> tuple[float, float] | None:
-        """[lo, hi] ms the training paths are drawn from (None: all of the space)."""
+    def training_window(self) -> tuple[float, float, Accepts | None] | None:
+        """[lo, hi] ms the training paths are drawn from, and the test of a latency (the
+        constraint's own when the window is its own); None: all of the space."""
         c = self.config
         if not isinstance(c, SposConfig) or c.sampling == "uniform":
             return None
         lo, hi = self.hard.window() if self.hard is not None else (0.0, float("inf"))
-        lo, hi = c.window_lo_ms or lo, c.window_hi_ms or hi
-        if self.hard is None and not (c.window_lo_ms or c.window_hi_ms):
-            return None
-        return lo, hi
+        if c.window_lo_ms or c.window_hi_ms:  # set here: a plain [lo, hi] test
+            return c.window_lo_ms or lo, c.window_hi_ms or hi, None
+        return None if self.hard is None else (lo, hi, self.hard.satisfied)
 
     def draw(self, gen: torch.Generator) -> list[int]:
         """One training path (a table column per layer)."""
@@ -124,12 +125,11 @@ class SPOS(Searcher):
         window = self.training_window()
         if window is None:
             return lambda gen: uniform_arch(self.table.mask, gen)
+        lo, hi, accepts = window
         c = self.config
-        own = isinstance(c, SposConfig) and not (c.window_lo_ms or c.window_hi_ms)
-        accepts = self.hard.satisfied if self.hard is not None and own else None
         if isinstance(c, SposConfig) and c.sampling == "bins":
-            return BinnedSampler(self.table, *window, c.bins, accepts).sample
-        return WindowSampler(self.table, *window, accepts).sample
+            return BinnedSampler(self.table, lo, hi, c.bins, accepts).sample
+        return WindowSampler(self.table, lo, hi, accepts).sample
 
     def weight_plan(self, warmup: bool) -> Sequence[Mode | None]:
         cols = self.draw(self.gen)

@@ -58,7 +58,6 @@ class WindowSampler:
         self.accepts = accepts or (lambda ms: lo <= ms <= hi)
         legal = table.mask.numpy()
         ms = np.where(legal, table.table.double().numpy(), np.inf)
-        self.legal = legal
         base = ms.min(axis=1)
         n_layers = len(ms)
         self.q = max(hi - lo, 1e-9 * max(hi, 1.0)) / (GRID_PER_LAYER * n_layers)

@@ -14,6 +14,7 @@ from hwlat.commands import (
     agent,
     demo,
     devices,
+    estimate,
     jobs,
     profile,
     search,
@@ -40,7 +41,8 @@ app.command("serve")(serve.serve)
 app.add_typer(devices.devices_app, name="devices")
 app.add_typer(jobs.jobs_app, name="jobs")
 app.command("query")(tables.query)
-app.command("lut")(tables.lut)
+app.add_typer(tables.lut_app, name="lut")
+app.command("estimate")(estimate.estimate)
 app.command("agent")(agent.agent)
 app.command("train")(train.train)
 app.command("validate")(validate.validate)

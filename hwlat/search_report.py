@@ -112,8 +112,12 @@ def export(
         "table": table.meta,
         "history": result.history,
     }
+    deployment = table.meta.get("deployment")
+    if deployment is not None:  # trained at the data's size, timed at the table's
+        record["deployment"] = {**deployment, "arch": {**arch, **deployment}}
     if c is not None and device is not None:
-        est = c.estimate(device, {**space.params(), "arch": arch})
+        at = record["deployment"]["arch"] if deployment is not None else arch
+        est = c.estimate(device, {**(deployment or space.params()), "arch": at})
         record["estimate"] = est.model_dump()
     return record
 
@@ -135,6 +139,7 @@ def target_record(latency: LatencyLoss | None) -> dict[str, Any]:
 
 def print_summary(console: Console, record: dict[str, Any]) -> None:
     t = Table(title=f"{record['searcher']} on {record['space']}@{record['resolution']}")
+    deployment = record.get("deployment")
     t.add_column("what")
     t.add_column("value", justify="right")
     target = record["target"]
@@ -151,7 +156,8 @@ def print_summary(console: Console, record: dict[str, Any]) -> None:
     e2e = target.get("end_to_end")
     if e2e:
         t.add_row("target end to end", f"{e2e['target_ms']:.4f} ms (calibrated)")
-    t.add_row("table latency", f"{record['table_ms']:.4f} ms")
+    at = f" @{deployment['resolution']}, {deployment['classes']} classes" if deployment else ""
+    t.add_row("table latency" + at, f"{record['table_ms']:.4f} ms")
     repair = record.get("repair")
     if repair:
         t.add_row("search's own choice", f"{record['proposed_ms']:.4f} ms")
@@ -163,7 +169,9 @@ def print_summary(console: Console, record: dict[str, Any]) -> None:
     if est.get("calibrated_ms"):
         t.add_row("calibrated estimate", f"{est['calibrated_ms']:.4f} ms")
     m = record.get("measured")
-    if m:
+    if m and "skipped" in m:
+        t.add_row("measured end to end", f"not here: {m['skipped']}")
+    elif m:
         t.add_row("measured end to end", f"{m['median_ms']:.4f} ms ({m['where']})")
         t.add_row("table vs measured", f"{record['table_ms'] / m['median_ms'] - 1:+.1%}")
         if est.get("calibrated_ms"):

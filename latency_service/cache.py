@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from latency_service.models import Device, Measurement, Predictor
+from latency_service.repository import imports as imports_repo
 from latency_service.repository import predictors as predictors_repo
 from latency_service.repository import retest
 from latency_service.repository.latency import all_current, latency_dict
@@ -34,6 +35,11 @@ class Snapshot:
     latency: dict[str, dict[str, Any]] = field(default_factory=dict)
     predictors: dict[str, dict[str, Any]] = field(default_factory=dict)  # kind -> recipe
     repeat: dict[str, float] = field(default_factory=dict)  # kind -> retests' RMS difference
+    # imported op key -> {format, count, parts}: how its file had it, for exports
+    imports: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # per imported file of the revision: its format, space configuration and the entries
+    # no op used, so an export in its format gives back the whole file
+    files: list[dict[str, Any]] = field(default_factory=list)
     # network calibrations by scope (None: op lists), each fitted on first use
     calibration: dict[str | None, Any] = field(default_factory=dict)
 
@@ -91,6 +97,18 @@ class ReadCache:
                 d = latency_dict(key, m)
                 d["repeat_rel_error"] = snap.repeat.get(key.split("|", 1)[0])
                 snap.latency[key] = _jsonable(d)
+                if "import" in m.extra:
+                    info = m.extra["import"]
+                    snap.imports[key] = {k: info.get(k) for k in ("format", "count", "parts")}
+            snap.files = [
+                {
+                    "format": r.format,
+                    "file": r.file_name,
+                    "config": [r.space, r.resolution, r.width, r.classes, r.options],
+                    "unused": {k: r.entries[k] for k, _ in r.unmapped if k in r.entries},
+                }
+                for r in imports_repo.current(s, device)
+            ]
             for kind, row in predictors_repo.latest(s, device).items():
                 snap.predictors[kind] = {
                     "id": row.id,

@@ -26,6 +26,8 @@ from latency_service.schemas import (
     DeviceOut,
     DriftOut,
     EstimateOut,
+    ImportDetail,
+    ImportResult,
     JobResult,
     LatencyOut,
     Lease,
@@ -318,7 +320,8 @@ class HwlatClient:
         classes: int | None = None,
         options: dict[str, int] | None = None,
     ) -> str:
-        """The LUT rendered by the server as `csv` or `proxyless-yaml` (or `json`)."""
+        """The LUT rendered by the server: `json`, `csv`, or any foreign format it knows
+        (`proxyless-yaml`, `ofa-yaml`, `nni-lut`, ...; measured cells only)."""
         return self.request(
             "GET",
             f"/v1/devices/{device}/lut",
@@ -345,6 +348,47 @@ class HwlatClient:
             {k: v for k, v in (("resolution", resolution), ("classes", classes)) if v is not None}
         )
         return params
+
+    def import_lut(
+        self,
+        device: str,
+        content: bytes | str,
+        file_name: str,
+        fmt: str | None,
+        space: str,
+        resolution: int | None = None,
+        width: float = 1.0,
+        classes: int | None = None,
+        options: dict[str, int] | None = None,
+    ) -> ImportResult:
+        """Import a foreign latency table as device `device`'s numbers (admin); `fmt`
+        None lets the server tell the format by content. Safe to retry: the same file
+        again is a no-op."""
+        if isinstance(content, bytes):
+            try:
+                content = content.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ClientError(f"{file_name}: not a text file (not UTF-8)") from None
+        body = {
+            "file_name": file_name,
+            "format": fmt,
+            "content": content,
+            "space": space,
+            "resolution": resolution,
+            "width": width,
+            "classes": classes,
+            "options": options or {},
+        }
+        return ImportResult.model_validate(
+            self._json("POST", f"/v1/devices/{device}/imports", "admin", json=body)
+        )
+
+    def imports(self, device: str) -> list[ImportDetail]:
+        """The files imported into a device, newest revision first."""
+        return [
+            ImportDetail.model_validate(row)
+            for row in self._json("GET", f"/v1/devices/{device}/imports", "read")
+        ]
 
     def enqueue_networks(self, device: str, networks: list[dict[str, Any]]) -> JobResult:
         return JobResult.model_validate(

@@ -20,16 +20,22 @@ from latency_service.routes import (
     drift,
     estimates,
     health,
+    imports,
     jobs,
     latency,
     metrics,
     predictors,
 )
 from latency_service.routes._errors import validation_error
+from latency_service.schemas import IMPORT_MB
+
+# a latency table of up to IMPORT_MB MB, in a JSON string (escaped quotes and newlines)
+IMPORT_BODY_BYTES = 2 * (IMPORT_MB << 20) + (1 << 20)
 
 
 class BodyLimit:
-    """413 for a request body over `limit` bytes, by header or as it streams in."""
+    """413 for a request body over `limit` bytes (`IMPORT_BODY_BYTES` for a file import,
+    whose content the schema then holds to IMPORT_MB MB), by header or as it streams in."""
 
     def __init__(self, app: ASGIApp, limit: int):
         self.app, self.limit = app, limit
@@ -38,9 +44,11 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        importing = str(scope.get("path", "")).endswith("/imports")
+        limit = max(self.limit, IMPORT_BODY_BYTES) if importing else self.limit
         length = dict(scope.get("headers", [])).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.limit:
-            await self._reject(send)
+        if length is not None and length.isdigit() and int(length) > limit:
+            await _reject(send, limit, importing)
             return
         seen, over, rejected = 0, False, False
 
@@ -48,7 +56,7 @@ class BodyLimit:
             nonlocal seen, over
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self.limit:
+            if seen > limit:
                 over = True
                 raise _TooLarge
             return message
@@ -61,31 +69,33 @@ class BodyLimit:
                 await send(message)
             elif not rejected:
                 rejected = True
-                await self._reject(send)
+                await _reject(send, limit, importing)
 
         try:
             await self.app(scope, limited, send_unless_over)
         except _TooLarge:
             if not rejected:
-                await self._reject(send)
+                await _reject(send, limit, importing)
 
-    async def _reject(self, send: Send) -> None:
-        body = (
-            b'{"detail":"request body over '
-            + str(self.limit).encode()
-            + b' bytes; send smaller batches"}'
-        )
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+
+async def _reject(send: Send, limit: int, importing: bool) -> None:
+    advice = (
+        f"a latency table is at most {IMPORT_MB} MB of text; is this the right file?"
+        if importing
+        else "send smaller batches"
+    )
+    body = f'{{"detail":"request body over {limit} bytes; {advice}"}}'.encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 class _TooLarge(Exception):
@@ -106,7 +116,10 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.state.sessions = session_factory(engine)
     app.state.cache = ReadCache(app.state.sessions, ttl_s=settings.read_cache_s)
     app.state.metrics = ServiceMetrics(app.state.sessions)
-    routers = (health, devices, jobs, agent, latency, predictors, estimates, drift, metrics)
+    routers = (
+        *(health, devices, imports, jobs, agent, latency),
+        *(predictors, estimates, drift, metrics),
+    )
     for module in routers:
         app.include_router(module.router)
     app.include_router(dashboard.router)  # read-only HTML pages at / and /devices/...

@@ -32,6 +32,9 @@ class Device(Base):
     name: Mapped[str] = mapped_column(String(64), unique=True)
     runtime: Mapped[str] = mapped_column(String(32))
     revision: Mapped[int] = mapped_column(default=1)
+    # "measured" (its agents measure it) or "imported" (its numbers came from files,
+    # `LutImport`; no agent may measure it: the machine is someone else's)
+    source: Mapped[str] = mapped_column(String(16), default="measured", server_default="measured")
     fingerprint: Mapped[dict[str, Any] | None]
     fingerprint_id: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -77,11 +80,13 @@ class Measurement(Base):
     run_id: Mapped[str] = mapped_column(String(64))
     median_ms: Mapped[float]
     mean_ms: Mapped[float]
-    std_ms: Mapped[float]
-    min_ms: Mapped[float]
-    p10_ms: Mapped[float]
-    p90_ms: Mapped[float]
-    iqr_ms: Mapped[float]
+    # None: an imported cell, whose file gives a mean and at most its spread and count;
+    # percentiles are never invented
+    std_ms: Mapped[float | None]
+    min_ms: Mapped[float | None]
+    p10_ms: Mapped[float | None]
+    p90_ms: Mapped[float | None]
+    iqr_ms: Mapped[float | None]
     samples: Mapped[int]
     calls_per_sample: Mapped[int]
     ci_half_width_ms: Mapped[float | None]
@@ -100,6 +105,34 @@ class Measurement(Base):
         ForeignKey("work_items.id", ondelete="SET NULL")
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LutImport(Base):
+    """A foreign latency table imported into an `imported` device for one space
+    configuration: the whole file's entries (provenance, and the round trip back to its
+    format) and what they mapped onto. A row carried into a new device revision (another
+    configuration's file was replaced) names the row it was copied from."""
+
+    __tablename__ = "lut_imports"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), index=True)
+    revision: Mapped[int]
+    file_name: Mapped[str] = mapped_column(String(255))
+    sha256: Mapped[str] = mapped_column(String(64))
+    format: Mapped[str] = mapped_column(String(32))
+    space: Mapped[str] = mapped_column(String(32))
+    resolution: Mapped[int]
+    width: Mapped[float]
+    classes: Mapped[int]
+    options: Mapped[str] = mapped_column(String(128), default="")  # as SpaceTarget.options
+    entries: Mapped[dict[str, Any]]  # file key -> Entry.to_dict(), the whole file
+    mapped: Mapped[int]  # op cells filled
+    unfilled: Mapped[list[Any]]  # [slot, why] of the space's ops the file has no number for
+    unmapped: Mapped[list[Any]]  # [file key, why] of entries no op of the space uses
+    imported_at: Mapped[datetime] = mapped_column(default=utcnow)
+    carried_from: Mapped[int | None] = mapped_column(
+        ForeignKey("lut_imports.id", ondelete="SET NULL")
+    )
 
 
 class ReferenceReading(Base):

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 NAME = r"^[a-z0-9][a-z0-9._-]{0,63}$"
+IMPORT_MB = 8  # = profiler.lutformats.MAX_BYTES: the largest real table is well under 1 MB
 RUN_ID = r"^[A-Za-z0-9._:-]{1,64}$"
 # ids are 32-bit integers on PostgreSQL: anything larger is a 422, not a database error
 ItemId = Annotated[int, Field(ge=1, le=2**31 - 1)]
@@ -38,16 +39,96 @@ class Coverage(BaseModel):
     fraction: float = Field(description="measured / total (predicted cells do not count)")
 
 
+class ImportOut(BaseModel):
+    """One foreign latency table imported into a device: where its numbers came from."""
+
+    id: int
+    revision: int
+    file_name: str
+    sha256: str
+    format: str
+    space: str
+    resolution: int
+    width: float
+    classes: int
+    options: dict[str, int] = Field(default_factory=dict)
+    imported_at: datetime
+    mapped: int = Field(description="op cells the file filled")
+    unfilled: int = Field(description="ops of the space the file has no number for")
+    unmapped: int = Field(description="entries of the file no op of the space uses")
+    carried_from: int | None = Field(
+        None, description="copied into this revision from that import (another file replaced)"
+    )
+
+
+class ImportDetail(ImportOut):
+    unfilled_ops: list[tuple[str, str]] = Field(description="[slot, why] per unfilled op")
+    unmapped_keys: list[tuple[str, str]] = Field(description="[file key, why] per entry")
+
+
 class DeviceOut(BaseModel):
     name: str
     runtime: str
     revision: int
+    source: Literal["measured", "imported"] = Field(
+        "measured", description="imported: its numbers came from files (see provenance)"
+    )
+    provenance: list[ImportOut] = Field(
+        default_factory=list, description="imported: the files of the current revision"
+    )
     fingerprint_id: str | None
     created_at: datetime
     last_seen_at: datetime | None
     measurements: int
     work: dict[str, int] = Field(description="work items per state")
     coverage: list[Coverage]
+
+
+class ImportRequest(Strict):
+    """A foreign latency table (ProxylessNAS/OFA yaml, NNI lut.txt, ...) for a space."""
+
+    file_name: str = Field(min_length=1, max_length=255)
+    format: str | None = Field(
+        None, max_length=32, description="e.g. proxyless-yaml (default: told by content)"
+    )
+    content: str = Field(description=f"the file's text (UTF-8), at most {IMPORT_MB} MB")
+    space: str = Field(max_length=32)
+    resolution: int | None = Field(None, ge=1, le=4096)
+    width: float = Field(1.0, gt=0, le=8)
+    classes: int | None = Field(None, ge=1, le=100_000)
+    options: dict[str, int] = Field(default_factory=dict)
+
+    @field_validator("content")
+    @classmethod
+    def _size(cls, v: str) -> str:
+        size = len(v.encode())
+        if size > IMPORT_MB << 20:
+            raise ValueError(
+                f"{size / 2**20:.1f} MB is far larger than any latency table (the limit is "
+                f"{IMPORT_MB} MB); is this the right file?"
+            )
+        return v
+
+
+class ImportResult(BaseModel):
+    device: str
+    revision: int
+    created_device: bool
+    noop: bool = Field(description="this file was already imported for this configuration")
+    mapped: int
+    unfilled: list[tuple[str, str]] = Field(description="[slot, why] per unfilled op")
+    unmapped: list[tuple[str, str]] = Field(description="[file key, why] per unused entry")
+    sha256: str
+    format: str
+
+
+class ImportedRef(BaseModel):
+    """A measured value that came from a file: which one, and what statistic it is."""
+
+    file: str
+    sha256: str
+    format: str
+    statistic: str
 
 
 class TokenOut(BaseModel):
@@ -337,6 +418,9 @@ class LatencyOut(BaseModel):
     error_ms: float | None = Field(None, description="predicted: expected error (RMSPE x ms)")
     rel_error: float | None = Field(None, description="predicted: held-out RMSPE")
     predictor: PredictorRef | None = None
+    imported: ImportedRef | None = Field(
+        None, description="measured on another machine: the file it was imported from"
+    )
 
 
 class BatchRequest(Strict):
@@ -359,6 +443,7 @@ class LutCell(BaseModel):
     repeat_rel_error: float | None = None
     error_ms: float | None = None
     predictor_version: int | None = None
+    imported: ImportedRef | None = None
 
 
 class LutLayer(BaseModel):

@@ -114,6 +114,9 @@ def _check_mbconv(p: Mapping[str, Scalar], shape: Shape) -> None:
     if p["res"]:
         _need(p["s"] == 1, "res", "a residual needs stride 1")
         _need(cin == cout, "res", f"a residual needs cin == cout, got {cin} != {cout}")
+    # pw=1 on a block that expands anyway would be a second key for the same block
+    if p["pw"]:
+        _need(p["e"] == 1 and g == 1, "pw", "pw=1 applies only at e=1, g=1 (others expand anyway)")
 
 
 # --- shuffle: ShuffleNetV2 unit as in SPOS (stride 1: split + shuffle; stride 2: two branches)
@@ -224,10 +227,14 @@ KINDS: dict[str, KindDef] = {
                 Param("se", int, 0, True, (0, 1)),
                 _ACT_RELU6,
                 _c("res", (0, 1), 0),
+                # 1 keeps the 1x1 expansion at e=1 (FBNet/HW-NAS-Bench ConvBlock); 0, the
+                # default, drops it there (MobileNetV2), so older keys keep their meaning
+                _c("pw", (0, 1), 0),
             ),
             _check_mbconv,
             lambda p, s: _out_strided(p, s, int(p["cout"])),
-            "inverted residual: [1x1 expand (group g) + shuffle], k x k dw, [SE], 1x1 project",
+            "inverted residual: [1x1 expand (group g) + shuffle], k x k dw, [SE], 1x1 project; "
+            "pw=1 keeps the 1x1 expansion at e=1 (FBNet/HW-NAS-Bench ConvBlock)",
         ),
         KindDef(
             "shuffle",

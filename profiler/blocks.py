@@ -73,16 +73,17 @@ class SqueezeExcite(nn.Module):
 
 
 class MBConv(nn.Module):
-    """Inverted residual. The 1x1 expansion is skipped for e=1 without groups (MobileNetV2);
-    grouped blocks keep it so the channel shuffle between the two grouped 1x1s mixes
-    groups, as in FBNet's ir_k*_e1_g2."""
+    """Inverted residual. The 1x1 expansion is skipped for e=1 without groups (MobileNetV2)
+    unless pw=1 (FBNet's IRF block / HW-NAS-Bench's ConvBlock keep it at e=1); grouped
+    blocks keep it so the channel shuffle between the two grouped 1x1s mixes groups, as in
+    FBNet's ir_k*_e1_g2."""
 
     def __init__(self, spec: OpSpec):
         super().__init__()
         cin, cout, k, s, g = (spec.num(n) for n in ("cin", "cout", "k", "s", "g"))
         a, mid = str(spec.p["act"]), cin * spec.num("e")
         self.residual = bool(spec.p["res"])
-        expand = mid != cin or g > 1
+        expand = mid != cin or g > 1 or bool(spec.p["pw"])
         self.expand = conv_bn(cin, mid, 1, g=g, a=a) if expand else nn.Identity()
         self.shuffle = ChannelShuffle(g) if g > 1 else nn.Identity()
         self.depthwise = conv_bn(mid, mid, k, s, g=mid, a=a)

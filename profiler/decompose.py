@@ -31,7 +31,7 @@ def _mbconv(spec: OpSpec) -> list[OpSpec | None]:
     cout, k, s, g = (spec.num(name) for name in ("cout", "k", "s", "g"))
     act, mid, dt = str(spec.p["act"]), cin * spec.num("e"), spec.dtype
     expand = None
-    if mid != cin or g > 1:  # MBConv skips the expansion only for e=1 without groups
+    if mid != cin or g > 1 or spec.p["pw"]:  # skipped only at e=1, g=1 without pw
         expand = _conv((n, cin, h, w), dt, cin=cin, cout=mid, k=1, s=1, g=g, act=act)
     dw = _conv((n, mid, h, w), dt, cin=mid, cout=mid, k=k, s=s, g=mid, act=act)
     ho, wo = spatial(h, k, s), spatial(w, k, s)

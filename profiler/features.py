@@ -80,7 +80,7 @@ def _mbconv(spec: OpSpec) -> list[Cost]:
     cin, cout, k, s, g = (spec.num(x) for x in ("cin", "cout", "k", "s", "g"))
     mid, out_hw = cin * spec.num("e"), spatial(h, k, s) * spatial(w, k, s)
     costs = []
-    if mid != cin or g > 1:
+    if mid != cin or g > 1 or spec.p["pw"]:  # as blocks.MBConv decides
         costs.append(conv_cost(n, cin, mid, 1, h * w, g))
     # the channel shuffle after a grouped expand is a reshape/transpose in plain NCHW
     dw = conv_cost(n, mid, mid, k, out_hw, mid, hw_in=h * w)

@@ -195,11 +195,6 @@ class OpSpec:
             raise ValueError(f"spec: invalid JSON ({exc.msg})") from None
         return cls.from_dict(data)
 
-    def to_proxyless_key(self) -> str:
-        from profiler._proxyless_keys import proxyless_key
-
-        return proxyless_key(self)
-
 
 def _parse_scalar(name: str, value: str, typ: type) -> Scalar:
     if typ is str:

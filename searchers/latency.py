@@ -15,7 +15,6 @@ Every layer is its own decision here, DARTS' shared `group`s included.
 
 from __future__ import annotations
 
-import json
 import math
 import numbers
 from collections.abc import Mapping, Sequence
@@ -25,7 +24,6 @@ from typing import Any, Protocol
 
 import torch
 
-from profiler.lut import FORMAT as LUT_FORMAT
 from searchers.spaces import ArchError, Choice, SearchSpace, create_space
 
 
@@ -114,28 +112,31 @@ class LatencyTable:
         """One `lut` call; the answer must lay out exactly this space's ops."""
         opts = space_options(space) or None
         out = client.lut(device, space.name, space.resolution, space.width, space.classes, opts)
-        meta = {"from": f"device {device}", "device": out.device, "revision": out.revision}
+        meta: dict[str, Any] = {"from": f"device {device}", "device": out.device,
+                                 "revision": out.revision}  # fmt: skip
+        data = out.model_dump(mode="json")
         try:
-            _, cells = _service_cells(out.model_dump(mode="json"), space)
+            _, cells = _service_cells(data, space)
         except ValueError as exc:
             raise ValueError(f"device {device}: {exc}") from None
+        files = {f"{c['imported']['file']} ({c['imported']['format']})"
+                 for c in _all_cells(data) if c.get("imported")}  # fmt: skip
+        if files:  # measured elsewhere: the device was imported from these files
+            meta["imported"] = sorted(files)
         return cls.from_cells(space, cells, meta)
 
     @classmethod
-    def from_file(cls, path: str | Path, space: SearchSpace | None = None) -> LatencyTable:
-        """A `hwlat lut --out` JSON, a `hwlat profile` file or a ProxylessNAS YAML, told
-        apart by content (a renamed file still loads)."""
+    def from_file(
+        cls, path: str | Path, space: SearchSpace | None = None, fmt: str | None = None
+    ) -> LatencyTable:
+        """A `hwlat lut --out` JSON, a `hwlat profile` file, or a table in a foreign format
+        (ProxylessNAS/OFA yaml, NNI lut.txt, Single-Path NAS JSON, HW-NAS-Bench FBNet),
+        told apart by content unless `fmt` names it (a renamed file still loads)."""
+        from searchers.latency_io import read_cells
+
         path = Path(path)
         try:
-            text = path.read_text()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ValueError(f"{path}: cannot read the latency table ({exc})") from None
-        try:
-            data: Any = json.loads(text)
-        except json.JSONDecodeError:
-            data = _load_yaml(text, path)
-        try:
-            space, cells, meta = _parse(data, space)
+            space, cells, meta = read_cells(path, space, fmt)
             return cls.from_cells(space, cells, {"from": str(path), **meta})
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(
@@ -143,7 +144,33 @@ class LatencyTable:
                 "write it again with `hwlat lut --out` or `hwlat profile`"
             ) from None
         except ValueError as exc:
-            raise ValueError(f"{path}: {exc}") from None
+            msg = str(exc)
+            raise ValueError(msg if msg.startswith(str(path)) else f"{path}: {msg}") from None
+
+    def retarget(self, space: SearchSpace) -> LatencyTable:
+        """This table's latencies for the same space at another input resolution or class
+        count: what a search trained at the dataset's size (digits: 32, 10 classes) uses
+        when the latency must be that of the deployment configuration (224, 1000). The
+        layers, candidates and legal cells must be the same; `meta["deployment"]` keeps
+        the configuration the numbers are for."""
+        mine = [
+            (layer.name, [c.op is not None for c in layer.choices]) for layer in self.space.layers()
+        ]
+        theirs = [
+            (layer.name, [c.op is not None for c in layer.choices]) for layer in space.layers()
+        ]
+        same = (space.name, space.width, space_options(space)) == (
+            self.space.name, self.space.width, space_options(self.space))  # fmt: skip
+        if not same or mine != theirs:
+            raise ValueError(
+                f"{space.name}@{space.resolution} does not have the width, layers and legal "
+                f"candidates of the table's {self.space.name}@{self.space.resolution}; a table "
+                "can only stand in for the same space at another resolution or class count"
+            )
+        meta = {**self.meta, "deployment": self.space.params()}
+        return LatencyTable(
+            space, self.fixed_ms, self.table, self.mask, self.source, meta, list(self.fixed_source)
+        )
 
     # --- checks ----------------------------------------------------------------------
     def cells(self, source: str) -> list[str]:
@@ -162,6 +189,12 @@ class LatencyTable:
         """Refuse a table with holes (always) or with predicted cells (unless allowed)."""
         origin = self.meta.get("from", "latency table")
         missing = self.cells("missing")
+        if missing and self.meta.get("unfilled"):  # a foreign file: say why
+            raise ValueError(
+                f"{origin}: {len(missing)} ops of {self.space.name} have no latency in this "
+                f"{self.meta['format']} file: {_listing(self.meta['unfilled'])}; import a file "
+                "that covers them, or measure them and search against that device"
+            )
         if missing:
             raise ValueError(
                 f"{origin}: {len(missing)} cells have no latency: {_listing(missing)}; "
@@ -245,6 +278,15 @@ class LatencyTable:
         }
 
 
+Cells = dict[str, tuple[float, str]]
+
+
+def _all_cells(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The fixed and layer cells of a service LUT's JSON (illegal cells left out)."""
+    layers = [c for layer in data["layers"] for c in layer["cells"].values() if c]
+    return [*data["fixed"], *layers]
+
+
 def _is_indices(arch: Any) -> bool:
     return (
         isinstance(arch, Sequence)
@@ -252,82 +294,6 @@ def _is_indices(arch: Any) -> bool:
         and len(arch) > 0
         and all(isinstance(a, numbers.Integral) and not isinstance(a, bool) for a in arch)
     )
-
-
-def _load_yaml(text: str, path: Path) -> Any:
-    try:
-        import yaml  # type: ignore[import-untyped]
-    except ImportError:  # PyYAML comes with the dev tools, not with hwlat itself
-        raise ValueError(f"{path}: not JSON, and reading YAML needs PyYAML") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: neither JSON nor YAML ({exc})") from None
-
-
-Cells = dict[str, tuple[float, str]]
-
-
-def _parse(data: Any, space: SearchSpace | None) -> tuple[SearchSpace, Cells, dict[str, Any]]:
-    """Tell the three file formats apart by their content."""
-    if isinstance(data, dict) and "format" in data:
-        if data["format"] != LUT_FORMAT:
-            raise ValueError(
-                f"format {data['format']!r} is not supported (this hwlat reads {LUT_FORMAT}); "
-                "profile again with this version's `hwlat profile`"
-            )
-        return _lut_file_cells(data, space)
-    if isinstance(data, dict) and "layers" in data and "fixed" in data:
-        space, cells = _service_cells(data, space)
-        return space, cells, {"device": data.get("device"), "revision": data.get("revision")}
-    if (
-        isinstance(data, dict)
-        and data
-        and all(isinstance(v, dict) and "mean" in v for v in data.values())
-    ):
-        if space is None:
-            raise ValueError(
-                "a ProxylessNAS YAML does not name its space; pass the space "
-                "(--space, --resolution, --width)"
-            )
-        cells = {}
-        for op in space.fixed_ops() + space.distinct_ops():
-            row = data.get(op.to_proxyless_key())  # two ops may share a ProxylessNAS key
-            if row is not None:
-                mean = row["mean"]  # YAML 1.1 reads `1e-05` (a float's repr) as a string
-                cells[op.key] = (float(mean) if isinstance(mean, str) else mean, "measured")
-        return space, cells, {"format": "proxyless-yaml"}
-    raise ValueError(
-        f"not a latency table; expected the JSON of `hwlat lut --out`, a {LUT_FORMAT} file "
-        "from `hwlat profile`, or a ProxylessNAS YAML (`hwlat lut --format proxyless-yaml`)"
-    )
-
-
-def _lut_file_cells(
-    data: dict[str, Any], space: SearchSpace | None
-) -> tuple[SearchSpace, Cells, dict[str, Any]]:
-    """Every op of a `hwlat profile` file is measured; failed ops stay missing."""
-    ops = data["ops"]
-    if space is None:
-        params = data.get("space")
-        if not isinstance(params, dict):
-            raise ValueError(
-                f"this {LUT_FORMAT} file does not say which space it was profiled for; "
-                "pass the space (--space, --resolution, --width)"
-            )
-        dtypes = {key.rsplit("|", 1)[-1] for key in ops}  # the profiled precision
-        extra = {"dtype": dtypes.pop()} if len(dtypes) == 1 else {}
-        kwargs = {k: v for k, v in params.items() if k != "space"}
-        space = create_space(params["space"], **kwargs, **extra)
-    cells = {key: (op["median_ms"], "measured") for key, op in ops.items()}
-    runtime = data.get("runtime") or {}
-    meta = {
-        "format": LUT_FORMAT,
-        "device": data.get("fingerprint_id"),
-        "runtime": runtime.get("runtime"),
-        "errors": len(data.get("errors") or {}),
-    }
-    return space, cells, meta
 
 
 def _service_cells(data: dict[str, Any], space: SearchSpace | None) -> tuple[SearchSpace, Cells]:

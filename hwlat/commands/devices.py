@@ -22,9 +22,10 @@ def _device_table(devices: list[Any]) -> Table:
     for d in devices:
         work = ", ".join(f"{k} {v}" for k, v in sorted(d.work.items())) or "-"
         cov = ", ".join(f"{c.space}@{c.resolution} {c.measured}/{c.total}" for c in d.coverage)
+        imported = getattr(d, "source", "measured") == "imported"
         table.add_row(
             d.name,
-            d.runtime,
+            "imported" if imported else d.runtime,
             str(d.revision),
             str(d.measurements),
             work,
@@ -75,6 +76,14 @@ def devices_show(
         failed = c.list_work(name, "failed")
     data = {**device.model_dump(mode="json"), "failed": [w.model_dump(mode="json") for w in failed]}
     emit(data, as_json, _device_table([device]))
+    if not as_json and device.provenance:
+        table = Table("file", "format", "sha256", "imported", "for", "filled", "not in file",
+                      "unused entries", title="imported from")  # fmt: skip
+        for p in device.provenance:
+            table.add_row(p.file_name, p.format, p.sha256[:12], f"{p.imported_at:%Y-%m-%d %H:%M}",
+                          f"{p.space}@{p.resolution} ×{p.width:g}, {p.classes} classes",
+                          str(p.mapped), str(p.unfilled), str(p.unmapped))  # fmt: skip
+        Console().print(table)
     if not as_json and failed:
         table = Table("item", "op / network", "attempts", "last error", title="failed items")
         for w in failed:

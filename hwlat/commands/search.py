@@ -22,7 +22,10 @@ from rich.table import Table
 from hwlat.commands.common import DEFAULT_SERVER, Admin, Server, Token, fail
 from hwlat.commands.connect import client
 from hwlat.commands.search_target import (
+    file_classes,
+    imported,
     latency_check,
+    load_table,
     make_latency,
     reachable,
     table_target,
@@ -37,7 +40,6 @@ from searchers.core.checkpoint import Checkpoint
 from searchers.core.config import SearchConfig, apply_sets, describe
 from searchers.core.loop import Searcher
 from searchers.core.losses import LOSSES, HardTarget
-from searchers.latency import LatencyTable
 from searchers.registry import create_searcher, list_searchers, searcher_class
 from searchers.retrain import DEFAULT_LR, retrain
 from searchers.spaces import SearchSpace
@@ -62,6 +64,22 @@ def search(
     ] = None,
     device: Annotated[str | None, Opt("--device", help="Table from the service.")] = None,
     lut: Annotated[Path | None, Opt("--lut", help="Table from a LUT file.")] = None,
+    lut_format: Annotated[
+        str | None,
+        Opt("--lut-format", help="The --lut file's format when its content does not say."),
+    ] = None,
+    table_resolution: Annotated[
+        int | None,
+        Opt(
+            "--table-resolution",
+            help="Latency of the space at this resolution (the table's deployment "
+            "configuration) while the supernet trains at the dataset's.",
+        ),
+    ] = None,
+    table_classes: Annotated[
+        int | None,
+        Opt("--table-classes", help="With --table-resolution: the table's class count."),
+    ] = None,
     target_ms: Annotated[float | None, Opt("--target-ms")] = None,
     max_ms: Annotated[
         float | None,
@@ -127,6 +145,8 @@ def search(
         return
     flags = {"epochs": epochs, "warmup_epochs": warmup_epochs, "arch_every": arch_every,
              "arch_lr": arch_lr, "lr": lr, "seed": seed}  # fmt: skip
+    if epochs is not None and warmup_epochs is None:
+        flags["warmup_epochs"] = _warmup_share(cls.Config, epochs, sets or [])
     config = apply_sets(cls.Config, sets or [], {k: v for k, v in flags.items() if v is not None})
     if (device is None) == (lut is None):
         fail("give the table with either --device NAME (service) or --lut FILE")
@@ -142,16 +162,21 @@ def search(
     cls.check_space(space)
     data = datasets.load(dataset, space.resolution, batch_size, data_seed, data_limit)
     space = make_space(space_name, resolution, width, data.classes, space_opts)
+    deploy = None
+    if table_resolution is not None or table_classes is not None:
+        deploy = make_space(space_name, table_resolution or space.resolution, width,
+                            table_classes or file_classes(lut, lut_format), space_opts)  # fmt: skip
     console = Console(stderr=True)
     with client(server, admin_token, token) as c:
-        table = _table(space, device, lut, c)
+        table = load_table(space, deploy, c, device, lut, lut_format)
         table.check(allow_predicted)
         mapped = None
+        on = deploy or space  # the calibration is the deployment configuration's
         if calibrated and target_ms is not None:
-            target_ms, mapped = table_target(c, device, space, target_ms)  # type: ignore[arg-type]
+            target_ms, mapped = table_target(c, device, on, target_ms)  # type: ignore[arg-type]
         window = None
         if max_ms is not None:
-            window, mapped = table_window(c, device, space, (min_ms, max_ms), table_constraint)
+            window, mapped = table_window(c, device, on, (min_ms, max_ms), table_constraint)
         latency = make_latency(target_ms, tolerance, constraint, soft, loss, window)
         if isinstance(latency, HardTarget):
             reachable(cls.table_bounds(table), latency)
@@ -169,11 +194,16 @@ def search(
             trained = retrain(space, record["arch"], data, retrain_epochs, retrain_lr, config.seed,
                               run_on)  # fmt: skip
         record["retrain"] = trained.to_json()
-        if verify:
+        elsewhere = imported(table)
+        if verify and elsewhere:
+            why = f"the table came from {elsewhere} measured elsewhere: nothing here measures it"
+            record["measured"] = {"skipped": why}
+        elif verify:
+            arch = record.get("deployment", {}).get("arch", record["arch"])
             record["measured"] = (
-                measure_on_device(c, device, space, record["arch"])
+                measure_on_device(c, device, on, arch)
                 if device
-                else measure_here(lut, runtime, space, record["arch"])  # type: ignore[arg-type]
+                else measure_here(lut, runtime, on, arch)  # type: ignore[arg-type]
             )
     write_outputs(s, record, out)
 
@@ -194,6 +224,16 @@ def write_outputs(s: Searcher, record: dict[str, Any], out: Path) -> None:
         + (f", its cells drawn in {drawing}" if drawing else "")
         + (f", the Pareto front in {front} (and .json)" if front else "")
     )
+
+
+def _warmup_share(config: type[SearchConfig], epochs: int, sets: list[str]) -> int | None:
+    """A shorter `--epochs` than the default warm-up keeps the default's share of warm-up
+    (ProxylessNAS: 5 of 15 → 1 of 3), rather than refusing the run."""
+    default = config()
+    warmup = getattr(default, "warmup_epochs", None)
+    if warmup is None or warmup < epochs or any(s.startswith("warmup_epochs=") for s in sets):
+        return None
+    return epochs * warmup // max(default.epochs, 1)
 
 
 def print_options(console: Console, name: str, config: type[SearchConfig]) -> None:
@@ -227,10 +267,3 @@ def write_drawing(space: SearchSpace, record: dict[str, Any], out: Path) -> Path
     path.write_text(genotype_svg(record["arch"]))
     record["drawing"] = path.name
     return path
-
-
-def _table(space: SearchSpace, device: str | None, lut: Path | None, c: Any) -> LatencyTable:
-    if device is not None:
-        return LatencyTable.from_service(c, device, space)
-    assert lut is not None  # one of the two, checked by the caller
-    return LatencyTable.from_file(lut, space)

@@ -12,11 +12,14 @@ op count varies, so there the bounds stay on the table sum.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any, Literal
 
 from hwlat.commands.common import fail
 from latency_service.calibration_formula import table_for
+from profiler.lutformats import list_formats, read_table
 from searchers.core.losses import HardTarget, LatencyLoss, SoftLatency
+from searchers.latency import LatencyTable
 from searchers.spaces import SearchSpace
 from searchers.spaces._chain import ChainSpace
 
@@ -144,3 +147,42 @@ def reachable(bounds: tuple[float, float], hard: HardTarget) -> None:
             f"achievable range of this table, {lo:.4g}..{hi:.4g} ms (fixed ops included); "
             "pick one inside it"
         )
+
+
+def file_classes(lut: Path | None, fmt: str | None) -> int | None:
+    """The class count a foreign table's file gives away (ProxylessNAS's Logits: 1000)."""
+    if lut is None:
+        return None
+    try:
+        foreign = read_table(lut, fmt)
+    except ValueError:
+        return None  # hwlat's own JSON, or a broken file: reading the table will say
+    return foreign.fmt.infer(foreign.entries).get("classes")
+
+
+def load_table(
+    space: SearchSpace,
+    deploy: SearchSpace | None,
+    c: Any,
+    device: str | None,
+    lut: Path | None,
+    fmt: str | None,
+) -> LatencyTable:
+    """The table for the space searched; with a deployment configuration (`--table-
+    resolution`), the table of that configuration standing in for the space searched."""
+    target = deploy or space
+    if device is not None:
+        table = LatencyTable.from_service(c, device, target)
+    else:
+        assert lut is not None  # one of the two, checked by the caller
+        table = LatencyTable.from_file(lut, target, fmt)
+    return table if deploy is None else table.retarget(space)
+
+
+def imported(table: LatencyTable) -> str | None:
+    """Where a table measured on a device that is not here came from: a foreign file
+    (`--lut`) or a device imported from files (`--device`); None for a measured one."""
+    if table.meta.get("format") in list_formats():
+        return f"a {table.meta['format']} file"
+    files = table.meta.get("imported")
+    return "files (" + "; ".join(files) + ")" if files else None

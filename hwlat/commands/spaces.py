@@ -119,9 +119,9 @@ def _print_space(console: Console, space: SearchSpace, summary: dict[str, Any]) 
     console.print(f"[bold]{space.name}[/bold] ({params}) — {space.description}")
     fixed = summary["fixed_ops"]
     console.print(f"fixed ops ({len(fixed)}):")
-    for key in fixed[:3]:
+    for key in fixed[:3] if len(fixed) > 4 else fixed:
         console.print(f"  {key}")
-    if len(fixed) > 3:
+    if len(fixed) > 4:
         console.print(f"  ... and {len(fixed) - 4} more, then {fixed[-1]}")
     table = Table()
     for col in ("layer", "input HxWxC", "output HxWxC", "stride", "candidates"):

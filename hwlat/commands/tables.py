@@ -1,5 +1,7 @@
 """`hwlat query` and `hwlat lut`: one op's latency, or a space's whole table, from the
-service: printed, or written to a file in JSON, CSV or the ProxylessNAS yaml."""
+service: printed, or written to a file in JSON, CSV or a foreign format (ProxylessNAS or
+OFA yaml, NNI lut.txt, Single-Path NAS JSON, HW-NAS-Bench FBNet JSON). `hwlat lut import`
+and `hwlat lut compare` live in hwlat/commands/lut_io.py."""
 
 from __future__ import annotations
 
@@ -22,6 +24,17 @@ from hwlat.commands.common import (
     write_atomic,
 )
 from hwlat.commands.connect import client
+from hwlat.commands.lut_io import compare, import_lut
+from profiler.lutformats import list_formats
+
+FORMATS = ("json", "csv", *list_formats())
+lut_app = typer.Typer(
+    help="A device's latency table (export), `import` of a foreign table, `compare`.",
+    invoke_without_command=True,
+    no_args_is_help=False,
+)
+lut_app.command("import")(import_lut)
+lut_app.command("compare")(compare)
 
 
 def query(
@@ -40,9 +53,11 @@ def query(
     emit(out.model_dump(mode="json"), as_json, table)
 
 
+@lut_app.callback()
 def lut(
-    device: Annotated[str, typer.Option("--device")],
-    space: Annotated[str, typer.Option("--space")],
+    ctx: typer.Context,
+    device: Annotated[str | None, typer.Option("--device")] = None,
+    space: Annotated[str | None, typer.Option("--space")] = None,
     out: Annotated[
         Path | None,
         typer.Option("--out", help="File to write (atomically); without it the table is printed."),
@@ -51,14 +66,19 @@ def lut(
     width: Annotated[float, typer.Option("--width", "-w")] = 1.0,
     classes: Annotated[int | None, typer.Option("--classes")] = None,
     option: Annotated[list[str] | None, typer.Option("--option", "-o")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="json, csv or proxyless-yaml")] = "json",
+    fmt: Annotated[str, typer.Option("--format", help=" | ".join(FORMATS))] = "json",
     server: Server = DEFAULT_SERVER,
     token: Token = None,
     as_json: Json = False,
 ) -> None:
-    """A device's latency table for a space: printed, or written to --out."""
-    if fmt not in ("json", "csv", "proxyless-yaml"):
-        fail(f"--format: expected json, csv or proxyless-yaml, got {fmt!r}")
+    """A device's latency table for a space: printed, or written to --out (`hwlat lut
+    import FILE` and `hwlat lut compare` are its subcommands)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if device is None or space is None:
+        fail("hwlat lut needs --device D --space S (or a subcommand: import, compare)")
+    if fmt not in FORMATS:
+        fail(f"--format: expected one of {', '.join(FORMATS)}, got {fmt!r}")
     opts = parse_options(option or [])
     with client(server, token=token) as c:
         table = c.lut(device, space, resolution, width, classes, opts)

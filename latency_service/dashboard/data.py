@@ -15,6 +15,7 @@ from latency_service.cache import ReadCache, Snapshot, with_predicted
 from latency_service.models import Device
 from latency_service.predictors.calibration import assess
 from latency_service.repository import devices as devices_repo
+from latency_service.repository import imports as imports_repo
 from latency_service.repository import latency as latency_repo
 from latency_service.repository import predictors as predictors_repo
 from latency_service.repository import reference as reference_repo
@@ -48,7 +49,13 @@ def device_rows(s: Session) -> list[dict[str, Any]]:
                 "name": device.name,
                 "runtime": device.runtime,
                 "revision": device.revision,
-                "fingerprint": fingerprint_summary(device.fingerprint),
+                "source": device.source,
+                "fingerprint": (
+                    fingerprint_summary(device.fingerprint)
+                    if device.source == "measured"
+                    else "imported: "
+                    + "; ".join(imports_repo.describe(r) for r in imports_repo.current(s, device))
+                ),
                 "fingerprint_id": device.fingerprint_id,
                 "measurements": summary.measurements,
                 "coverage": [{**c, "label": coverage_label(c)} for c in summary.coverage],
@@ -133,9 +140,43 @@ def _state(cell: dict[str, Any] | None) -> str | None:
 
 
 def flagged(cell: dict[str, Any]) -> bool:
-    """An unstable measurement, or one whose CI is missing or wide."""
+    """An unstable measurement, or one whose CI is missing or wide. An imported cell is
+    flagged only by a wide CI: many files give no spread, which says nothing against it."""
     ci = cell.get("ci_half_width_ms")
+    if cell.get("imported"):
+        return ci is not None and ci > WIDE_CI * cell["ms"]
     return not cell.get("stable", True) or ci is None or ci > WIDE_CI * cell["ms"]
+
+
+def provenance(s: Session, device: Device) -> list[dict[str, Any]]:
+    """The files an imported device's current revision holds, with what they filled."""
+    return [
+        {
+            "file_name": r.file_name,
+            "format": r.format,
+            "sha256": r.sha256,
+            "imported_at": r.imported_at,
+            "config": coverage_label(
+                {
+                    "space": r.space,
+                    "resolution": r.resolution,
+                    "width": r.width,
+                    "options": _options(r.options),
+                }
+            ),
+            "classes": r.classes,
+            "entries": len(r.entries),
+            "mapped": r.mapped,
+            "unfilled": r.unfilled,
+            "unmapped": r.unmapped,
+            "carried": r.carried_from is not None,
+        }
+        for r in imports_repo.current(s, device)
+    ]
+
+
+def _options(text: str) -> dict[str, int]:
+    return dict(devices_repo.parse_options(text))
 
 
 def _hover(layer: str, candidate: str, c: dict[str, Any] | None) -> str:
@@ -149,6 +190,10 @@ def _hover(layer: str, candidate: str, c: dict[str, Any] | None) -> str:
         return head + f"{c['ms']:.4f} ms ± {c['error_ms']:.4f} (predicted, v{version})"
     ci = c.get("ci_half_width_ms")
     ci_text = f"± {ci:.4f}" if ci is not None else "(no CI)"
+    imported = c.get("imported")
+    if imported:
+        return head + (f"{c['ms']:.4f} ms {ci_text} (the {imported['statistic']} in "
+                       f"{imported['file']}, {imported['format']})")  # fmt: skip
     note = "" if c.get("stable", True) else " · unstable"
     return head + f"{c['ms']:.4f} ms {ci_text} (measured{note})"
 

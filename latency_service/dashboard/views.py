@@ -79,6 +79,7 @@ def device_page(request: Request, name: str, session: SessionDep) -> HTMLRespons
         fingerprint=data.fingerprint_summary(device.fingerprint),
         tables=data.tables(request.app.state.cache, snap, session, device),
         failed=data.failed_items(session, device),
+        provenance=data.provenance(session, device),
         drift=data.drift_runs(session, device, tolerance),
         tolerance=tolerance,
         predictors=sorted(snap.predictors),

@@ -5,14 +5,22 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from latency_service.errors import Conflict, NotFound
-from latency_service.models import AgentToken, Device, Measurement, SpaceTarget, WorkItem, utcnow
+from latency_service.models import (
+    AgentToken,
+    Device,
+    LutImport,
+    Measurement,
+    SpaceTarget,
+    WorkItem,
+    utcnow,
+)
 from latency_service.repository.ops import space_ops
 from searchers.spaces import SearchSpace
 
@@ -101,6 +109,7 @@ class DeviceSummary:
     measurements: int
     work: dict[str, int]
     coverage: list[dict[str, object]]
+    imports: list[LutImport] = field(default_factory=list)  # at the current revision
 
 
 def summarize(s: Session, device: Device) -> DeviceSummary:
@@ -118,7 +127,12 @@ def summarize(s: Session, device: Device) -> DeviceSummary:
         .group_by(WorkItem.state)
     )
     work = {state: count for state, count in rows}
-    return DeviceSummary(device, n, work, coverage(s, device))
+    imports = s.scalars(
+        select(LutImport)
+        .where(LutImport.device_id == device.id, LutImport.revision == device.revision)
+        .order_by(LutImport.id)
+    )
+    return DeviceSummary(device, n, work, coverage(s, device), list(imports))
 
 
 def coverage(s: Session, device: Device) -> list[dict[str, object]]:

@@ -60,7 +60,16 @@ def latency_dict(key: str, m: Measurement) -> dict[str, Any]:
         "stable": m.stable,
         "run_id": m.run_id,
         "measured_at": m.created_at,
+        "imported": imported_ref(m),
     }
+
+
+def imported_ref(m: Measurement) -> dict[str, Any] | None:
+    """Where an imported value came from (None: measured by the device's own agents)."""
+    info = m.extra.get("import")
+    if info is None:
+        return None
+    return {k: info[k] for k in ("file", "sha256", "format", "statistic")}
 
 
 def _cell(key: str, found: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
@@ -82,6 +91,7 @@ def _cell(key: str, found: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
         "ci_half_width_ms": m["ci_half_width_ms"],
         "stable": m["stable"],
         "repeat_rel_error": m.get("repeat_rel_error"),
+        "imported": m.get("imported"),
     }
 
 

@@ -49,7 +49,9 @@ def training_rows(
     watermark: int | None = None,
     dtype: str | None = None,
 ) -> Rows:
-    """Every measurement of `kind` at the revision, up to `watermark`."""
+    """Every measurement of `kind` at the revision, up to `watermark`. Rows of 0 ms are
+    left out: they are a file's convention (ProxylessNAS's free `zero`), not a timing, and
+    the regressors fit log latencies."""
     rev = device.revision if revision is None else revision
     q = (
         select(
@@ -61,6 +63,7 @@ def training_rows(
         )
         .join(Measurement, Measurement.op_id == Op.id)
         .where(Measurement.device_id == device.id, Measurement.revision == rev, Op.kind == kind)
+        .where(Measurement.median_ms > 0)
     )
     if watermark is not None:
         q = q.where(Measurement.id <= watermark)

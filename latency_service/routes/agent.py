@@ -7,6 +7,7 @@ from fastapi import APIRouter, HTTPException, Request
 from latency_service.deps import AgentDevice, MetricsDep, SessionDep, SettingsDep
 from latency_service.repository import devices as devices_repo
 from latency_service.repository import work
+from latency_service.repository.imports import refuse_imported
 from latency_service.routes._errors import http_errors
 from latency_service.schemas import (
     AgentDeviceOut,
@@ -44,6 +45,7 @@ def hello(
 ) -> AgentDeviceOut:
     """Register the agent's fingerprint (409 when it differs, unless new_revision)."""
     with http_errors():
+        refuse_imported(session, device, "be measured by an agent")
         devices_repo.hello(
             session, device, body.fingerprint, body.fingerprint_id, body.runtime, body.new_revision
         )
@@ -61,6 +63,8 @@ def lease(
     metrics: MetricsDep,
 ) -> Lease:
     """Lease up to `max_items` pending items of the token's device (none: empty list)."""
+    with http_errors():
+        refuse_imported(session, device, "lease work to an agent")
     leased = work.lease(session, device, body.max_items, settings.lease_s, settings.max_attempts)
     out = Lease(
         lease_id=leased.lease_id,
@@ -107,6 +111,7 @@ def upload(
     """Results and typed errors of a lease; safe to retry (same run_id = no duplicates)."""
     try:
         with http_errors():
+            refuse_imported(session, device, "take an agent's results")
             counts = work.upload(
                 session,
                 device,

@@ -7,14 +7,17 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response
 
 from latency_service.deps import AdminDep, ReaderDep, SessionDep
+from latency_service.models import LutImport
 from latency_service.repository import devices as repo
 from latency_service.repository import work
+from latency_service.repository.imports import refuse_imported
 from latency_service.routes._errors import http_errors
 from latency_service.schemas import (
     Coverage,
     DeviceCreate,
     DeviceCreated,
     DeviceOut,
+    ImportOut,
     TokenOut,
     WorkItemOut,
 )
@@ -28,12 +31,34 @@ def device_out(summary: repo.DeviceSummary) -> DeviceOut:
         name=d.name,
         runtime=d.runtime,
         revision=d.revision,
+        source="imported" if d.source == "imported" else "measured",
+        provenance=[import_out(row) for row in summary.imports],
         fingerprint_id=d.fingerprint_id,
         created_at=d.created_at,
         last_seen_at=d.last_seen_at,
         measurements=summary.measurements,
         work=summary.work,
         coverage=[Coverage.model_validate(c) for c in summary.coverage],
+    )
+
+
+def import_out(row: LutImport) -> ImportOut:
+    return ImportOut(
+        id=row.id,
+        revision=row.revision,
+        file_name=row.file_name,
+        sha256=row.sha256,
+        format=row.format,
+        space=row.space,
+        resolution=row.resolution,
+        width=row.width,
+        classes=row.classes,
+        options=dict(repo.parse_options(row.options)),
+        imported_at=row.imported_at,
+        mapped=row.mapped,
+        unfilled=len(row.unfilled),
+        unmapped=len(row.unmapped),
+        carried_from=row.carried_from,
     )
 
 
@@ -62,7 +87,9 @@ def get_device(name: str, session: SessionDep) -> DeviceOut:
 def add_token(name: str, session: SessionDep) -> TokenOut:
     """Another agent token for the device (e.g. a second agent); shown only this once."""
     with http_errors():
-        token = repo.add_token(session, repo.get_device(session, name))
+        device = repo.get_device(session, name)
+        refuse_imported(session, device, "have agent tokens")
+        token = repo.add_token(session, device)
     session.commit()
     return TokenOut(prefix=token[:12], token=token)
 

@@ -11,6 +11,7 @@ from latency_service.repository import cancel, networks, remeasure, retest, work
 from latency_service.repository import devices as devices_repo
 from latency_service.repository import ops as ops_repo
 from latency_service.repository import predictors as predictors_repo
+from latency_service.repository.imports import refuse_imported
 from latency_service.routes._errors import http_errors
 from latency_service.schemas import (
     CancelRequest,
@@ -33,6 +34,7 @@ def enqueue(name: str, body: JobRequest, session: SessionDep) -> JobResult:
     """Queue every op of a space (or the listed ops) that is neither measured nor queued."""
     with http_errors():
         device = devices_repo.get_device(session, name)
+        refuse_imported(session, device, "queue work")
         if body.networks is not None:
             counts = networks.enqueue_networks(session, device, body.networks)
             session.commit()
@@ -61,6 +63,7 @@ def refine(name: str, body: RefineRequest, session: SessionDep) -> RefineResult:
     error. Counted as in /jobs: only ops neither measured nor queued are queued."""
     with http_errors():
         device = devices_repo.get_device(session, name)
+        refuse_imported(session, device, "queue work near a predictor's errors")
         counts = predictors_repo.refine(
             session, device, body.kind, body.n, body.seed, body.worst_fraction
         )
@@ -79,6 +82,7 @@ def remeasure_disturbed(
     measurements per op."""
     with http_errors():
         device = devices_repo.get_device(session, name)
+        refuse_imported(session, device, "measure ops again")
         counts = remeasure.sweep(session, device, settings.remeasure_rules(), body.kind)
     session.commit()
     return RemeasureResult(**counts)
@@ -91,6 +95,7 @@ def retest_ops(name: str, body: RetestRequest, session: SessionDep) -> RetestRes
     well its labels repeat: an unbiased sample, unlike the re-measuring rules' repeats."""
     with http_errors():
         device = devices_repo.get_device(session, name)
+        refuse_imported(session, device, "retest ops")
         counts = retest.queue(session, device, body.kind, body.n, body.seed)
     session.commit()
     return RetestResult(**counts)

@@ -1,4 +1,5 @@
-"""Latency reads: one op, a batch of keys, and a space's whole table (json/csv/yaml).
+"""Latency reads: one op, a batch of keys, and a space's whole table (json, csv, or any
+foreign format of profiler.lutformats).
 
 These are the hot path, so they are async and served from the per-process read cache
 (latency_service/cache.py); only a cache miss touches the database, off the event loop.
@@ -7,7 +8,7 @@ These are the hot path, so they are async and served from the per-process read c
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -15,12 +16,16 @@ from fastapi.concurrency import run_in_threadpool
 from latency_service.cache import ReadCache, Snapshot, predict, with_predicted
 from latency_service.deps import ReaderDep, SettingsDep
 from latency_service.errors import Invalid
-from latency_service.formats import lut_csv, lut_proxyless_yaml
+from latency_service.formats import lut_csv, lut_foreign
 from latency_service.repository import latency as repo
 from latency_service.repository.devices import no_device
-from latency_service.repository.ops import parse_keys, space_ops
+from latency_service.repository.ops import make_space, parse_keys, space_ops
 from latency_service.routes._errors import http_errors
 from latency_service.schemas import BatchOut, BatchRequest, LatencyOut, LutOut
+from profiler.lutformats import create_format, list_formats
+
+LUT_FORMATS = ("json", "csv", *list_formats())
+MEDIA = {".yaml": "application/yaml", ".json": "application/json"}
 
 router = APIRouter(prefix="/v1/devices", tags=["latency"], dependencies=[ReaderDep])
 
@@ -119,7 +124,7 @@ async def latency_batch(
 @router.get(
     "/{name}/lut",
     response_model=LutOut,
-    responses={200: {"content": {"text/csv": {}, "application/yaml": {}}}},
+    responses={200: {"content": {"text/csv": {}, "application/yaml": {}, "text/plain": {}}}},
 )
 async def lut(
     name: str,
@@ -129,11 +134,17 @@ async def lut(
     width: Annotated[float, Query(gt=0, le=8)] = 1.0,
     classes: Annotated[int | None, Query(ge=1, le=100_000)] = None,
     option: Annotated[list[str] | None, Query(description="NAME=INT, e.g. C=16")] = None,
-    format: Literal["json", "csv", "proxyless-yaml"] = "json",
+    format: Annotated[
+        str,
+        Query(
+            pattern="^(" + "|".join(LUT_FORMATS) + ")$",
+            description="json, csv, or a foreign format: " + ", ".join(LUT_FORMATS[2:]),
+        ),
+    ] = "json",
     measured_only: MeasuredOnly = False,
 ) -> Response:
     """The latency table of a space for this device, with per-cell source (measured or
-    predicted), confidence and coverage."""
+    predicted), confidence and coverage; in a foreign format, its measured cells only."""
     snap = await snapshot(request, name)
     found: dict[str, Any] = snap.latency
     if not measured_only and snap.predictors:
@@ -156,8 +167,11 @@ async def lut(
         )
     if format == "csv":
         return Response(lut_csv(table), media_type="text/csv")
-    if format == "proxyless-yaml":
-        return Response(lut_proxyless_yaml(table, snap.latency), media_type="application/yaml")
+    if format != "json":
+        fmt = create_format(format)
+        slots = make_space(space, resolution, width, classes, _options(option or [])).slots()
+        text = lut_foreign(fmt, table, slots, snap.latency, snap.imports, snap.files)
+        return Response(text, media_type=MEDIA.get(fmt.suffix, "text/plain"))
     return _json(table)
 
 

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from profiler.lutformats.base import Slot
 from profiler.ops import DTYPES, OpSpec
 
 if TYPE_CHECKING:
@@ -107,6 +108,17 @@ class SearchSpace(ABC):
 
     def layers(self) -> list[Layer]:
         return list(self._layers)
+
+    def slots(self) -> list[Slot]:
+        """Every op of the space where it sits (fixed ops, then each layer's legal, non-free
+        candidates): what a foreign latency table's entries are mapped onto."""
+        fixed = [Slot(f"fixed[{i}]", op, fixed=i) for i, op in enumerate(self.fixed_ops())]
+        return fixed + [
+            Slot(f"{layer.name}/{c.name}", c.op, row, c.name)
+            for row, layer in enumerate(self.layers())
+            for c in layer.choices
+            if c.op is not None and c.name not in self.free_candidates
+        ]
 
     def distinct_ops(self) -> list[OpSpec]:
         """Every op a latency table of this space needs, each once, in first-seen order."""

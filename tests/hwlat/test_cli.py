@@ -48,7 +48,9 @@ def test_spaces_list_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert [s["name"] for s in json.loads(out)] == [
         "darts",
         "fbnet",
+        "hwnasbench-fbnet",
         "proxyless-mobile",
+        "singlepath-mobile",
         "spos-shufflenet",
     ]
 

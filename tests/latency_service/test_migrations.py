@@ -15,6 +15,7 @@ from tests.latency_service.support import alembic_config, downgrade, upgrade
 TABLES = {
     "agent_tokens",
     "devices",
+    "lut_imports",
     "measurements",
     "network_measurements",
     "ops",
@@ -192,5 +193,48 @@ def test_0005_gives_existing_work_items_the_reason_queue(empty_db_url: str) -> N
         downgrade(empty_db_url, "0004")
         with engine.connect() as conn:
             assert conn.execute(text("SELECT count(*) FROM work_items")).scalar_one() == 1
+    finally:
+        engine.dispose()
+
+
+def test_0006_marks_devices_measured_and_going_down_drops_imported_ones(
+    empty_db_url: str,
+) -> None:
+    """Devices from before are measured; an imported device (statistics the old schema
+    cannot hold) goes on downgrade, with everything of its own; measured ones stay."""
+    upgrade(empty_db_url, "0005")
+    engine = make_engine(empty_db_url)
+    try:
+        with engine.begin() as conn:
+            seed_one_measurement(conn)
+        upgrade(empty_db_url)
+        with engine.begin() as conn:
+            assert conn.execute(text("SELECT source FROM devices")).scalars().all() == ["measured"]
+            conn.execute(
+                text(
+                    "INSERT INTO devices (id, name, runtime, revision, source, created_at) "
+                    "VALUES (2, 'imp', 'imported', 1, 'imported', '2026-01-01')"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO measurements (device_id, revision, op_id, run_id, median_ms, "
+                    "mean_ms, samples, calls_per_sample, target_met, stable, runtime, "
+                    "host_state, extra, created_at) VALUES (2, 1, 1, 'import:x', 0.5, 0.5, 1, "
+                    "1, false, false, '{}', '{}', '{}', '2026-01-01')"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO lut_imports (device_id, revision, file_name, sha256, format, "
+                    "space, resolution, width, classes, options, entries, mapped, unfilled, "
+                    "unmapped, imported_at) VALUES (2, 1, 'f.yaml', 'ab', 'proxyless-yaml', "
+                    "'proxyless-mobile', 224, 1.0, 1000, '', '{}', 1, '[]', '[]', '2026-01-01')"
+                )
+            )
+        downgrade(empty_db_url, "0005")
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT name FROM devices")).scalars().all() == ["d"]
+            assert conn.execute(text("SELECT median_ms FROM measurements")).scalars().all() == [1.5]
     finally:
         engine.dispose()

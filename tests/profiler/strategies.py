@@ -41,8 +41,11 @@ def _mbconv(draw: Draw) -> Drawn:
     s = draw(stride12)
     res = 1 if s == 1 and draw(st.booleans()) else 0
     cout = cin if res else g * draw(st.integers(1, 16))
-    params = {"cin": cin, "cout": cout, "e": draw(st.integers(1, 6)), "g": g, "k": draw(odd_k)}
+    e = draw(st.integers(1, 6))
+    params = {"cin": cin, "cout": cout, "e": e, "g": g, "k": draw(odd_k)}
     params |= {"s": s, "se": draw(st.sampled_from((0, 1))), "act": draw(acts), "res": res}
+    if e == 1 and g == 1 and draw(st.booleans()):
+        params["pw"] = 1  # the e1 block that keeps its expansion (HW-NAS-Bench's ConvBlock)
     return params, cin, st.integers(1, 24)
 
 

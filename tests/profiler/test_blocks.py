@@ -5,9 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 from hypothesis import given, settings
+from torch.utils.flop_counter import FlopCounterMode
 
 from profiler._kinds import KINDS
 from profiler.blocks import build, example_input
+from profiler.decompose import conv_ops, conv_slots
+from profiler.features import features, kernels
 from profiler.ops import OpSpec
 from tests.profiler.strategies import EXAMPLES, mk, valid_specs
 
@@ -150,3 +153,30 @@ def test_factorized_reduce_reads_two_offset_grids() -> None:
             x2[:, :, i, j] = 10.0  # positive, so it survives the leading ReLU
             changed = (module(x2) - y).abs().sum((0, 2, 3)) > 0
             assert changed.tolist() == [half == 0] * 4 + [half == 1] * 4
+
+
+def test_pw_keeps_the_1x1_expansion_at_e1() -> None:
+    """FBNet's IRF / HW-NAS-Bench's ConvBlock: a 1x1 conv + BN + ReLU even at e=1."""
+    plain = mk("mbconv", 16, cin=16, cout=24, e=1, k=3, s=1, act="relu")
+    pw = plain.replace(pw=1)
+    without, with_pw = build(plain)[0], build(pw)[0]
+    assert isinstance(without.expand, torch.nn.Identity)
+    conv = with_pw.expand[0]
+    assert isinstance(conv, torch.nn.Conv2d) and conv.kernel_size == (1, 1)
+    assert (conv.in_channels, conv.out_channels, conv.groups) == (16, 16, 1)
+    assert isinstance(with_pw.expand[2], torch.nn.ReLU)
+    # features and the kernel decomposition count it: 16 x 16 weights + BN's 2 x 16
+    added = 16 * 16 + 2 * 16
+    assert features(pw).params - features(plain).params == added
+    assert features(pw).params == sum(p.numel() for p in with_pw.parameters())
+    assert features(pw).macs - features(plain).macs == 8 * 8 * 16 * 16  # (H, W, cin, mid)
+    assert [c.kernel for c in kernels(pw)] == ["pw", "dw", "pw"]
+    assert conv_slots(plain)[0] is None
+    expand = conv_slots(pw)[0]
+    assert expand is not None and expand.p["act"] == "relu" and expand.num("cout") == 16
+    assert len(conv_ops(pw)) == 3
+    counter = FlopCounterMode(display=False)
+    x = example_input(pw)
+    with torch.inference_mode(), counter:
+        with_pw(x)
+    assert counter.get_total_flops() == features(pw).flops

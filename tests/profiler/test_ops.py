@@ -21,11 +21,8 @@ def test_documented_example() -> None:
     spec = OpSpec.make("mbconv", (1, 16, 32, 32), cin=16, cout=24, e=6, k=3, s=2)
     assert spec.key == DOC_KEY
     assert str(spec) == DOC_KEY
-    assert spec.to_proxyless_key() == (
-        "expanded_conv-input:32x32x16-output:16x16x24-expand:6-kernel:3-stride:2-idskip:0"
-    )
     assert spec.out_shape == (1, 24, 16, 16)
-    assert spec.p == dict(act="relu6", cin=16, cout=24, e=6, g=1, k=3, s=2, se=0, res=0)
+    assert spec.p == dict(act="relu6", cin=16, cout=24, e=6, g=1, k=3, s=2, se=0, res=0, pw=0)
     assert OpSpec.from_key(DOC_KEY) == spec
 
 
@@ -133,3 +130,23 @@ def test_shuffle_mid_is_optional_and_keyed_only_when_set() -> None:
         default.replace(mid=16)  # one key per block: the default is never written out
     with pytest.raises(ValueError, match=r"^mid: must be in \[0, "):
         default.replace(mid=-1)
+
+
+def test_pw_is_optional_and_only_at_e1_without_groups() -> None:
+    """Keys written before `pw` existed keep their meaning: pw=0 is left out."""
+    spec = OpSpec.make("mbconv", (1, 16, 32, 32), cin=16, cout=24, e=6, k=3, s=2)
+    assert spec.key == DOC_KEY and spec.replace(pw=0) == spec
+    e1 = mk("mbconv", 16, cin=16, cout=16, e=1, k=3, s=1, act="relu", res=1)
+    assert e1.key == "mbconv|act=relu,cin=16,cout=16,e=1,g=1,k=3,res=1,s=1,se=0|1x16x8x8|float32"
+    pw = e1.replace(pw=1)
+    assert pw.key == (
+        "mbconv|act=relu,cin=16,cout=16,e=1,g=1,k=3,pw=1,res=1,s=1,se=0|1x16x8x8|float32"
+    )
+    assert OpSpec.from_key(pw.key) == pw and pw != e1
+    # where the block expands anyway, pw=1 would be a second key for the same block
+    with pytest.raises(ValueError, match=r"^pw: pw=1 applies only at e=1, g=1"):
+        spec.replace(pw=1)
+    with pytest.raises(ValueError, match=r"^pw: pw=1 applies only at e=1, g=1"):
+        e1.replace(g=2, pw=1)
+    with pytest.raises(ValueError, match=r"^pw: must be one of \[0, 1\]"):
+        e1.replace(pw=2)

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 import torch
 
-from latency_service.formats import lut_proxyless_yaml
 from latency_service.repository.latency import lut as service_lut
 from latency_service.schemas import LutOut
 from profiler.lut import new_lut, save_lut
+from profiler.lutformats import Cell, create_format, entries_for
 from searchers.latency import LatencyTable
 from searchers.spaces import ArchError, SearchSpace, create_space
 
@@ -234,36 +234,46 @@ def test_profile_lut_file_round_trip(
 
 
 def test_proxyless_yaml_round_trip(fbnet: SearchSpace, full: LatencyTable, tmp_path: Path) -> None:
-    found = _found(fbnet)
+    """The table written as ProxylessNAS yaml reads back cell for cell, by that format's
+    conventions: its identity `skip` costs 0 (ProxylessNAS's zero), the head is the sum
+    of its Conv_1 and Logits rows, and 1e-05 stays a number (YAML 1.1)."""
+    fmt = create_format("proxyless-yaml")
     stem, head = (op.key for op in fbnet.fixed_ops())
-    found[stem]["median_ms"] = 1e-05  # repr `1e-05` would read back as a string in YAML 1.1
-    text = lut_proxyless_yaml(_service_table(fbnet, found).model_dump(), found)
-    assert "mean: 1.0e-05" in text  # with the dot YAML 1.1 needs to read a number
+    cells = {k: Cell(_ms(k), None, None) for k in _keys(fbnet)}
+    cells[stem] = Cell(1e-05, None, None)
+    entries, notes = entries_for(fmt, fbnet.slots(), cells)
+    text = fmt.render(entries, "\n".join(notes))
+    assert "mean: 1.0e-05" in text and "tbs" not in text  # with the dot YAML 1.1 needs
     path = tmp_path / "lut.json"  # YAML content under a .json name
     path.write_text(text)
     table = LatencyTable.from_file(path, space=fbnet)
-    assert torch.equal(table.table, full.table)
+    free = torch.tensor(
+        [
+            [s == "measured" and c.name == "skip" for c, s in zip(layer.choices, row, strict=True)]
+            for layer, row in zip(fbnet.layers(), full.source, strict=True)
+        ]
+    )
+    assert torch.equal(table.table, torch.where(free, 0.0, full.table).to(table.table.dtype))
     assert table.fixed_ms == 1e-05 + _ms(head)
     table.check()
-    with pytest.raises(ValueError, match="does not name its space"):
-        LatencyTable.from_file(path)
+    assert table.meta["format"] == "proxyless-yaml" and table.meta["unmapped_count"] == 0
 
 
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("{not json: [", "neither JSON nor YAML"),
-        ('{"hello": 1}', "not a latency table; expected"),
+        ("{not json: [", "cannot tell its format from its content"),
+        ('{"hello": 1}', "cannot tell its format from its content"),
         ('{"format": "hwlat-lut/9", "ops": {}}', "'hwlat-lut/9' is not supported"),
         ('{"format": "hwlat-lut/1", "space": null}', "malformed latency table"),
-        ('"k":\n  mean: -1\n', "latency must be a finite number"),
+        ('"k":\n  mean: -1\n', "mean must be a finite number >= 0 ms"),
     ],
 )
 def test_bad_files_name_the_file(
     fbnet: SearchSpace, tmp_path: Path, content: str, message: str
 ) -> None:
     path = tmp_path / "bad.txt"
-    path.write_text(content.replace('"k"', json.dumps(fbnet.fixed_ops()[0].to_proxyless_key())))
+    path.write_text(content.replace('"k"', '"Conv-input:32x32x3-output:16x16x8"'))
     with pytest.raises(ValueError, match=message) as err:
         LatencyTable.from_file(path, space=fbnet)
     assert str(err.value).startswith(str(path))

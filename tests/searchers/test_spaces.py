@@ -1,4 +1,4 @@
-"""The four search spaces: sizes, shape chains, architectures and child networks."""
+"""The search spaces: sizes, shape chains, architectures and child networks."""
 
 from __future__ import annotations
 
@@ -22,14 +22,23 @@ from searchers.spaces import (
 
 SMALL = {  # fast configurations for building and running child networks
     "proxyless-mobile": {"resolution": 32},
+    "singlepath-mobile": {"resolution": 32},
     "fbnet": {"resolution": 32},
+    "hwnasbench-fbnet": {},  # CIFAR-100: 32x32 by default
     "spos-shufflenet": {"resolution": 32},
     "darts": {"resolution": 16, "C": 4, "cells": 5},
 }
 
 
-def test_registry_lists_the_four_spaces() -> None:
-    assert list_spaces() == ["darts", "fbnet", "proxyless-mobile", "spos-shufflenet"]
+def test_registry_lists_every_space() -> None:
+    assert list_spaces() == [
+        "darts",
+        "fbnet",
+        "hwnasbench-fbnet",
+        "proxyless-mobile",
+        "singlepath-mobile",
+        "spos-shufflenet",
+    ]
     with pytest.raises(ValueError, match=r"^space: unknown search space 'nope'"):
         create_space("nope")
     with pytest.raises(RuntimeError, match="registered twice"):
@@ -41,6 +50,8 @@ def test_registry_lists_the_four_spaces() -> None:
     [
         ("proxyless-mobile", 21, 6**6 * 7**15),
         ("fbnet", 22, 9**16 * 8**6),
+        ("hwnasbench-fbnet", 22, 9**22),
+        ("singlepath-mobile", 20, 5**15 * 4**5),
         ("spos-shufflenet", 20, 4**20),
         ("darts", 8 * 14, (math.prod(math.comb(i + 2, 2) for i in range(4)) * 7**8) ** 2),
     ],
@@ -62,6 +73,34 @@ def test_fbnet_masks_skip_exactly_where_the_shape_changes() -> None:
     assert space.summary()["size_formula"] == "9^16 * 8^6"
 
 
+def test_hwnasbench_fbnet_follows_hw_nas_bench() -> None:
+    """Skip legal on every layer (a 1x1 conv + BN + ReLU where the shape changes), the
+    ConvBlock's expansion kept at e=1, CIFAR's stride-1 stem and 1504-wide head."""
+    space = create_space("hwnasbench-fbnet")
+    assert (space.resolution, space.classes) == (32, 100)
+    assert space.summary()["size_formula"] == "9^22"
+    stem, head = space.fixed_ops()
+    assert (stem.kind, stem.num("s"), stem.num("cout"), stem.p["act"]) == ("conv", 1, 16, "relu")
+    assert (head.num("cmid"), head.num("cout"), head.shape) == (1504, 100, (1, 352, 4, 4))
+    projections = []
+    for layer in space.layers():
+        block, skip = layer.op("k3_e1"), layer.op("skip")
+        keeps = block.num("s") == 1 and block.num("cin") == block.num("cout")
+        assert block.p["res"] == int(keeps) and block.p["act"] == "relu"
+        assert block.p["pw"] == 1 and layer.op("k5_e1").p["pw"] == 1
+        assert layer.op("k3_e1_g2").p["pw"] == 0 and layer.op("k3_e6").p["pw"] == 0
+        if keeps:
+            assert skip.kind == "skip"
+        else:
+            assert (skip.kind, skip.num("k"), skip.p["act"]) == ("conv", 1, "relu")
+            assert skip.out_shape == block.out_shape
+            projections.append(layer.name)
+    assert projections == ["layer1", "layer5", "layer9", "layer13", "layer17", "layer21"]
+    assert len(space.distinct_ops()) == 2 + 12 * 9  # 12 distinct layer shapes
+    wide = create_space("hwnasbench-fbnet", width=2.0)
+    assert wide.fixed_ops()[1].num("cmid") == 3008 and wide.size() == 9**22
+
+
 def test_proxyless_zero_only_on_residual_layers() -> None:
     space = create_space("proxyless-mobile", resolution=224)
     with_zero = [layer for layer in space.layers() if len(layer.legal) == 7]
@@ -71,6 +110,20 @@ def test_proxyless_zero_only_on_residual_layers() -> None:
         assert layer.op("5x5_MBConv6").p["res"] == 1
     stages = [layer.op("3x3_MBConv3").num("cout") for layer in space.layers()]
     assert sorted(set(stages)) == [24, 40, 80, 96, 192, 320]
+
+
+def test_singlepath_skip_only_on_residual_layers() -> None:
+    space = create_space("singlepath-mobile", resolution=224)
+    masked = [layer.name for layer in space.layers() if len(layer.legal) == 4]
+    assert masked == [f"stage{i}.block1" for i in range(1, 6)]
+    for layer in space.layers():
+        op = layer.op("5x5_MBConv6")
+        skip_legal = any(c.name == "skip" for c in layer.legal)
+        assert skip_legal == (op.num("s") == 1 and op.num("cin") == op.num("cout"))
+    stem, first, last, head = space.fixed_ops()
+    assert (stem.num("cout"), first.num("cout"), last.num("cout")) == (32, 16, 320)
+    assert (first.num("e"), last.num("e"), last.num("k")) == (1, 6, 3)
+    assert head.num("cmid") == 1280 and head.out_shape == (1, 1000)
 
 
 @pytest.mark.parametrize("name", list_spaces())

@@ -211,7 +211,7 @@ def test_newcomer_walkthrough(
         (["jobs", "add", "--device", "my-cpu", "--op", "conv|x"], "error: HTTP 422: ops[0]"),
         (
             ["lut", "--device", "my-cpu", "--space", "fbnet", "--out", "x", "--format", "xml"],
-            "error: --format: expected json, csv or proxyless-yaml",
+            "error: --format: expected one of json, csv, hwnasbench-fbnet, nni-lut",
         ),
         (
             ["devices", "add", "x", "--runtime", "ort-cpu", "--admin-token", "wrong"],

@@ -222,3 +222,26 @@ def test_a_darts_arch_that_cannot_be_drawn_shows_nothing() -> None:
     for arch in ({**good, "reduce": "x"}, {**good, "normal": None}, [], None, {}):
         assert genotype_drawing(SimpleNamespace(space="darts", arch=arch)) is None
     assert genotype_drawing(SimpleNamespace(space="fbnet", arch=good)) is None
+
+
+def test_an_imported_device_shows_its_provenance(api: Api) -> None:
+    from tests.lut_fixtures import proxyless_mobile_yaml
+
+    body = {
+        "file_name": "mobile_trim.yaml",
+        "content": proxyless_mobile_yaml(),
+        "space": "proxyless-mobile",
+        "resolution": 224,
+        "classes": 1000,
+    }
+    r = api.client.post("/v1/devices/pixel1/imports", json=body, headers=ADMIN)
+    assert r.status_code == 201, r.text
+    sha = r.json()["sha256"]
+    index = api.client.get("/").text
+    row = index[index.index('data-device="pixel1"') :]
+    assert "imported" in row and "mobile_trim.yaml (proxyless-yaml" in row
+    html = api.client.get("/devices/pixel1").text
+    assert 'id="provenance"' in html and sha[:12] in html and "last agent contact" not in html
+    [table] = page_data(html)
+    assert table["counts"]["missing"] == 0 and table["counts"]["flagged"] == 0
+    assert "the mean in mobile_trim.yaml" in table["hover"][0][0]

@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -53,7 +54,7 @@ def formats_table(repeats: int = 20) -> None:
         print(("{:18} {:18}" + " {:>9}" * 8).format(name, space.name, *counts, *times, str(ok)))
 
 
-def acceptance_search(target: float, epochs: int) -> None:
+def acceptance_search(target: float, epochs: int, seeds: list[int]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         lut = Path(tmp) / "mobile_trim.yaml"
         lut.write_text(proxyless_mobile_yaml())
@@ -61,20 +62,26 @@ def acceptance_search(target: float, epochs: int) -> None:
         lo, hi = table.bounds()
         print(f"\ntable: {table.meta['entries']} entries, {table.meta['unmapped_count']} unmapped, "
               f"every cell filled; architectures {lo:.2f}..{hi:.2f} ms at 224")  # fmt: skip
-        out = Path(tmp) / "arch.json"
-        cmd = [sys.executable, "-m", "hwlat.cli", "search", "proxyless", "--lut", str(lut),
-               "--table-resolution", "224", "--target-ms", str(target), "--dataset", "digits",
-               "--epochs", str(epochs), "--out", str(out)]  # fmt: skip
-        print("$ hwlat " + " ".join(cmd[3:]))
-        t0 = time.perf_counter()
-        subprocess.run(cmd, check=True)
-        wall = time.perf_counter() - t0
-        r = json.loads(out.read_text())
-        ms = r["table_ms"]
-        print(f"\ntarget {target} ms: table latency at 224 {ms:.3f} ms ({ms / target - 1:+.2%}); "
-              f"searched at {r['resolution']} ({r['classes']} classes), deployment "
-              f"{r['deployment']['resolution']} ({r['deployment']['classes']} classes); "
-              f"retrained test acc {r['retrain']['test_acc']:.1%}; wall {wall:.0f} s")  # fmt: skip
+        for seed in seeds:
+            out = Path(tmp) / f"arch{seed}.json"
+            cmd = [sys.executable, "-m", "hwlat.cli", "search", "proxyless", "--lut", str(lut),
+                   "--table-resolution", "224", "--target-ms", str(target), "--dataset",
+                   "digits", "--epochs", str(epochs), "--seed", str(seed),
+                   "--out", str(out)]  # fmt: skip
+            print("$ hwlat " + " ".join(cmd[3:]))
+            t0 = time.perf_counter()
+            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+            report(json.loads(out.read_text()), target, time.perf_counter() - t0)
+
+
+def report(r: dict[str, Any], target: float, wall: float) -> None:
+    ms, repair = r["table_ms"], r["repair"]
+    print(f"table latency at 224: {ms:.3f} ms ({ms / target - 1:+.2%} of {target}); "
+          f"repair {len(repair['changed']) if repair else 0} layers; searched at "
+          f"{r['resolution']} ({r['classes']} classes), deployment "
+          f"{r['deployment']['resolution']} ({r['deployment']['classes']} classes); "
+          f"supernet test acc {r['shared_weights']['test_acc']:.1%}, retrained "
+          f"{r['retrain']['test_acc']:.1%}; wall {wall:.0f} s")  # fmt: skip
 
 
 def main() -> None:
@@ -82,10 +89,11 @@ def main() -> None:
     ap.add_argument("--search", action="store_true", help="also run the acceptance search")
     ap.add_argument("--target-ms", type=float, default=100.0)
     ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--seeds", default="0", help="comma-separated search seeds")
     args = ap.parse_args()
     formats_table()
     if args.search:
-        acceptance_search(args.target_ms, args.epochs)
+        acceptance_search(args.target_ms, args.epochs, [int(s) for s in args.seeds.split(",")])
 
 
 if __name__ == "__main__":

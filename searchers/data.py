@@ -29,6 +29,9 @@ from searchers._digits_hard import digits_hard
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
 SPLIT = (0.7, 0.15, 0.15)  # train / search-validation / test
 DATASETS = ("digits", "digits-hard", "imagefolder:PATH")
+# the size a data set is searched at when only the table's size is given (`hwlat search
+# --table-resolution`): digits are 8x8, upsampled to the smallest size every space takes
+NATIVE_RESOLUTION = {"digits": 32, "digits-hard": 32}
 
 
 @dataclass

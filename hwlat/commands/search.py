@@ -73,7 +73,8 @@ def search(
         Opt(
             "--table-resolution",
             help="Latency of the space at this resolution (the table's deployment "
-            "configuration) while the supernet trains at the dataset's.",
+            "configuration) while the supernet trains at -r (default: the dataset's own "
+            "size, digits 32).",
         ),
     ] = None,
     table_classes: Annotated[
@@ -157,6 +158,10 @@ def search(
     if resume and checkpoint is not None and not Checkpoint(checkpoint).exists():
         fail(f"--resume: no checkpoint in {checkpoint} (start without --resume)")
     latency_check(target_ms, soft, loss, max_ms, min_ms)
+    if table_resolution is not None and resolution is None:  # train at the data's own size
+        resolution = datasets.NATIVE_RESOLUTION.get(dataset)
+        if resolution is None:
+            fail(f"--table-resolution: pass -r R too (the size to train {dataset} at)")
     run_on = _torch_device(torch_device)
     space = make_space(space_name, resolution, width, None, space_opts)
     cls.check_space(space)

@@ -143,3 +143,25 @@ def test_bad_files_are_one_line_and_nothing_is_written(  # type: ignore[no-untyp
 def test_compare_needs_two_devices(run) -> None:  # type: ignore[no-untyped-def]
     code, _, err = run("lut", "compare", "--device", "a", *SPACE)
     assert code == 1 and "give exactly two" in err
+
+
+def test_search_at_the_datas_size_against_a_deployment_table(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`--table-resolution 224` without -r: the supernet trains at digits' 32 with 10
+    classes, the latency is the 224 table's (1 000 classes, read from the file), and the
+    record keeps both; a table measured elsewhere is not measured here."""
+    table = tmp_path / "mobile_trim.yaml"
+    table.write_text(proxyless_mobile_yaml())
+    out = tmp_path / "arch.json"
+    argv = ["search", "proxyless", "--lut", str(table), "--table-resolution", "224",
+            "--target-ms", "100", "--dataset", "digits", "--epochs", "1", "--data-limit", "120",
+            "--retrain-epochs", "0", "--out", str(out)]  # fmt: skip
+    code, _, err = run(*argv)
+    assert code == 0, err
+    r = json.loads(out.read_text())
+    assert (r["resolution"], r["classes"]) == (32, 10)
+    assert (r["deployment"]["resolution"], r["deployment"]["classes"]) == (224, 1000)
+    assert r["deployment"]["arch"]["choices"] == r["arch"]["choices"]
+    lo, hi = LatencyTable.from_file(table).bounds()
+    assert lo <= r["table_ms"] <= hi and "skipped" in r["measured"]
+    code, est, err = run("estimate", "--lut", str(table), "--arch", str(out), "--json")
+    assert code == 0 and json.loads(est)["table_ms"] == pytest.approx(r["table_ms"]), err

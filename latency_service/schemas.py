@@ -8,8 +8,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from profiler.lutformats.base import MAX_BYTES, check_size
+
 NAME = r"^[a-z0-9][a-z0-9._-]{0,63}$"
-IMPORT_MB = 8  # = profiler.lutformats.MAX_BYTES: the largest real table is well under 1 MB
+IMPORT_MB = MAX_BYTES >> 20  # the largest real table is well under 1 MB
 RUN_ID = r"^[A-Za-z0-9._:-]{1,64}$"
 # ids are 32-bit integers on PostgreSQL: anything larger is a 422, not a database error
 ItemId = Annotated[int, Field(ge=1, le=2**31 - 1)]
@@ -101,12 +103,7 @@ class ImportRequest(Strict):
     @field_validator("content")
     @classmethod
     def _size(cls, v: str) -> str:
-        size = len(v.encode())
-        if size > IMPORT_MB << 20:
-            raise ValueError(
-                f"{size / 2**20:.1f} MB is far larger than any latency table (the limit is "
-                f"{IMPORT_MB} MB); is this the right file?"
-            )
+        check_size(len(v.encode()))
         return v
 
 

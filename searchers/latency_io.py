@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from profiler.lut import FORMAT as LUT_FORMAT
-from profiler.lutformats import MAX_BYTES, ForeignTable, map_entries, parse_bytes
+from profiler.lutformats import ForeignTable, map_entries, parse_bytes, read_bytes
 from searchers.spaces import SearchSpace, create_space
 
 Cells = dict[str, tuple[float, str]]
@@ -25,7 +25,7 @@ _SHOWN = 10  # unmapped entries kept in meta (the count is always there)
 def read_cells(
     path: Path, space: SearchSpace | None, fmt: str | None
 ) -> tuple[SearchSpace, Cells, dict[str, Any]]:
-    raw = _read(path)
+    raw = read_bytes(path)
     if fmt in (None, "json"):
         try:
             data = json.loads(raw)
@@ -35,18 +35,6 @@ def read_cells(
             return _hwlat_cells(data, space)
     foreign = parse_bytes(raw, path.name, None if fmt == "json" else fmt)
     return foreign_cells(foreign, space)
-
-
-def _read(path: Path) -> bytes:
-    try:
-        if path.stat().st_size > MAX_BYTES:
-            raise ValueError(
-                f"{path.stat().st_size / 2**20:.1f} MB is far larger than any latency table "
-                f"(the limit is {MAX_BYTES >> 20} MB); is this the right file?"
-            )
-        return path.read_bytes()
-    except OSError as exc:
-        raise ValueError(f"cannot read the latency table ({exc.strerror})") from None
 
 
 def _hwlat_cells(

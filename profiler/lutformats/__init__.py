@@ -21,6 +21,7 @@ from profiler.lutformats.base import (
     Mapped,
     Recipe,
     Slot,
+    check_size,
     entries_for,
     map_entries,
 )
@@ -59,32 +60,28 @@ class ForeignTable:
 
 
 def sniff(text: str) -> LutFormat | None:
-    """The one format whose `sniff` accepts the text (OFA before ProxylessNAS: same keys)."""
-    found = [create_format(n) for n in list_formats() if create_format(n).sniff(text)]
+    """The one format whose `sniff` accepts the text (OFA and ProxylessNAS share keys:
+    each sniffs for the other's absence)."""
+    found = [f for f in map(create_format, list_formats()) if f.sniff(text)]
     return found[0] if len(found) == 1 else None
+
+
+def read_bytes(path: Path) -> bytes:
+    """A table file's bytes, its size checked before it is read."""
+    try:
+        check_size(path.stat().st_size, str(path))
+        return path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read ({exc.strerror})") from None
 
 
 def read_table(path: Path, fmt: str | None = None) -> ForeignTable:
     """Read and parse a file; a one-line ValueError names the file and what is wrong."""
-    try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            raise ValueError(
-                f"{path}: {size / 2**20:.1f} MB is far larger than any latency table "
-                f"(the limit is {MAX_BYTES >> 20} MB); is this the right file?"
-            )
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ValueError(f"{path}: cannot read ({exc.strerror})") from None
-    return parse_bytes(raw, path.name, fmt)
+    return parse_bytes(read_bytes(path), path.name, fmt)
 
 
 def parse_bytes(raw: bytes, name: str, fmt: str | None = None) -> ForeignTable:
-    if len(raw) > MAX_BYTES:
-        raise ValueError(
-            f"{name}: {len(raw) / 2**20:.1f} MB is far larger than any latency table "
-            f"(the limit is {MAX_BYTES >> 20} MB); is this the right file?"
-        )
+    check_size(len(raw), name)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -118,6 +115,7 @@ __all__ = [
     "list_formats",
     "map_entries",
     "parse_bytes",
+    "read_bytes",
     "read_table",
     "register_format",
     "sniff",

@@ -131,10 +131,12 @@ class LutFormat(ABC):
         return []
 
 
-def check_size(text: str) -> None:
-    if len(text) > MAX_BYTES:
+def check_size(size: int, where: str = "") -> None:
+    """Refuse `size` bytes over MAX_BYTES, before a file is read or parsed any further."""
+    if size > MAX_BYTES:
         raise ValueError(
-            f"{len(text) / 2**20:.1f} MB is far larger than any latency table "
+            (f"{where}: " if where else "")
+            + f"{size / 2**20:.1f} MB is far larger than any latency table "
             f"(the limit is {MAX_BYTES >> 20} MB); is this the right file?"
         )
 

@@ -67,7 +67,7 @@ class HwNasBenchFbnet(LutFormat):
 
     # --- reading and writing ---------------------------------------------------------
     def parse(self, text: str) -> Entries:
-        check_size(text)
+        check_size(len(text))
         try:
             data = json.loads(text, object_pairs_hook=_no_duplicates)
         except json.JSONDecodeError as exc:

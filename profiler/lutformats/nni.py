@@ -50,7 +50,7 @@ class NniLut(LutFormat):
 
     # --- reading and writing ---------------------------------------------------------
     def parse(self, text: str) -> Entries:
-        check_size(text)
+        check_size(len(text))
         entries: Entries = {}
         first_line: dict[str, int] = {}
         for number, line in enumerate(text.splitlines(), 1):

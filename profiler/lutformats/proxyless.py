@@ -65,7 +65,7 @@ class ProxylessYaml(LutFormat):
 
     # --- reading and writing ---------------------------------------------------------
     def parse(self, text: str) -> Entries:
-        check_size(text)
+        check_size(len(text))
         import yaml  # type: ignore[import-untyped]
 
         try:

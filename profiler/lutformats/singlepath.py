@@ -62,7 +62,7 @@ class SinglePathJson(LutFormat):
 
     # --- reading and writing ---------------------------------------------------------
     def parse(self, text: str) -> Entries:
-        check_size(text)
+        check_size(len(text))
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:

@@ -13,10 +13,59 @@ from __future__ import annotations
 from profiler.ops import OpSpec
 from searchers.spaces._chain import ChainSpace
 from searchers.spaces._registry import register_space
-from searchers.spaces.base import Choice, Layer
+from searchers.spaces.base import Choice, Layer, SearchSpace
 
 STAGES = ((24, 4, 2), (40, 4, 2), (80, 4, 2), (96, 4, 1), (192, 4, 2), (320, 1, 1))
 BLOCKS = tuple((k, e) for k in (3, 5, 7) for e in (3, 6))
+
+
+def mbv2_stem(space: SearchSpace) -> tuple[OpSpec, OpSpec]:
+    """The MobileNetV2 stem both ProxylessNAS and Single-Path NAS keep fixed: a 3x3 conv
+    to 32 at stride 2 and an MBConv1 k3 to 16."""
+    n, r, dt = space.batch, space.resolution, space.dtype
+    c_stem, c_first = space.width_of(32), space.width_of(16)
+    stem = OpSpec.make("conv", (n, 3, r, r), dt, cin=3, cout=c_stem, k=3, s=2, act="relu6")
+    h = stem.out_shape[2]
+    first = OpSpec.make("mbconv", (n, c_stem, h, h), dt, cin=c_stem, cout=c_first, e=1, k=3, s=1)
+    return stem, first
+
+
+def mbv2_layers(
+    space: SearchSpace,
+    stages: tuple[tuple[int, int, int], ...],
+    blocks: tuple[tuple[int, int], ...],
+    identity: str,
+    after: OpSpec,
+) -> tuple[list[Layer], tuple[int, ...]]:
+    """MobileNetV2 stages of searchable layers after the op `after`: per layer MBConv
+    k x e for each of `blocks`, plus `identity` (the block dropped, the layer its
+    residual path) on the layers with a residual. Returns the layers and the last shape."""
+    n, dt = space.batch, space.dtype
+    _, cin, h, _ = after.out_shape
+    layers = []
+    for stage, (c, repeats, stride) in enumerate(stages):
+        cout = space.width_of(c)
+        for i in range(repeats):
+            s, res = (stride, 0) if i == 0 else (1, 1)
+            shape = (n, cin, h, h)
+            choices = [
+                Choice(
+                    f"{k}x{k}_MBConv{e}",
+                    OpSpec.make("mbconv", shape, dt, cin=cin, cout=cout, e=e, k=k, s=s, res=res),
+                )
+                for k, e in blocks
+            ]
+            skip = OpSpec.make("skip", shape, dt, cin=cin, cout=cout, s=1) if res else None
+            layers.append(
+                Layer(f"stage{stage + 1}.block{i + 1}", (*choices, Choice(identity, skip)))
+            )
+            h, cin = choices[0].op.out_shape[2], cout  # type: ignore[union-attr]
+    return layers, (n, cin, h, h)
+
+
+def mbv2_mid(space: SearchSpace) -> int:
+    """The head's 1x1 conv width: 1280, widened (never narrowed) with the width."""
+    return 1280 if space.width <= 1.0 else space.width_of(1280)
 
 
 @register_space
@@ -27,35 +76,10 @@ class ProxylessMobile(ChainSpace):
     n_stem = 2
 
     def _plan(self) -> tuple[list[OpSpec], list[Layer]]:
-        n, r, dt = self.batch, self.resolution, self.dtype
-        c_stem, c_first = self.width_of(32), self.width_of(16)
-        stem = OpSpec.make("conv", (n, 3, r, r), dt, cin=3, cout=c_stem, k=3, s=2, act="relu6")
-        h = stem.out_shape[2]
-        first = OpSpec.make(
-            "mbconv", (n, c_stem, h, h), dt, cin=c_stem, cout=c_first, e=1, k=3, s=1
-        )
-        layers, cin = [], c_first
-        for stage, (c, repeats, stride) in enumerate(STAGES):
-            cout = self.width_of(c)
-            for i in range(repeats):
-                s, res = (stride, 0) if i == 0 else (1, 1)
-                shape = (n, cin, h, h)
-                choices = [
-                    Choice(
-                        f"{k}x{k}_MBConv{e}",
-                        OpSpec.make(
-                            "mbconv", shape, dt, cin=cin, cout=cout, e=e, k=k, s=s, res=res
-                        ),
-                    )
-                    for k, e in BLOCKS
-                ]
-                zero = OpSpec.make("skip", shape, dt, cin=cin, cout=cout, s=1) if res else None
-                layers.append(
-                    Layer(f"stage{stage + 1}.block{i + 1}", (*choices, Choice("zero", zero)))
-                )
-                h, cin = choices[0].op.out_shape[2], cout  # type: ignore[union-attr]
-        last = 1280 if self.width <= 1.0 else self.width_of(1280)
+        stem, first = mbv2_stem(self)
+        layers, shape = mbv2_layers(self, STAGES, BLOCKS, "zero", first)
+        cin = shape[1]
         head = OpSpec.make(
-            "head", (n, cin, h, h), dt, cin=cin, cmid=last, cout=self.classes, act="relu6"
+            "head", shape, self.dtype, cin=cin, cmid=mbv2_mid(self), cout=self.classes, act="relu6"
         )
         return [stem, first, head], layers

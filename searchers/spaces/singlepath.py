@@ -15,7 +15,8 @@ from __future__ import annotations
 from profiler.ops import OpSpec
 from searchers.spaces._chain import ChainSpace
 from searchers.spaces._registry import register_space
-from searchers.spaces.base import Choice, Layer
+from searchers.spaces.base import Layer
+from searchers.spaces.proxyless import mbv2_layers, mbv2_mid, mbv2_stem
 
 STAGES = ((24, 4, 2), (40, 4, 2), (80, 4, 2), (96, 4, 1), (192, 4, 2))
 # (kernel, expansion) in the reference runtime file's op order "0".."3"
@@ -30,37 +31,12 @@ class SinglePathMobile(ChainSpace):
     n_stem = 2
 
     def _plan(self) -> tuple[list[OpSpec], list[Layer]]:
-        n, r, dt = self.batch, self.resolution, self.dtype
-        c_stem, c_first = self.width_of(32), self.width_of(16)
-        stem = OpSpec.make("conv", (n, 3, r, r), dt, cin=3, cout=c_stem, k=3, s=2, act="relu6")
-        h = stem.out_shape[2]
-        first = OpSpec.make(
-            "mbconv", (n, c_stem, h, h), dt, cin=c_stem, cout=c_first, e=1, k=3, s=1
-        )
-        layers, cin = [], c_first
-        for stage, (c, repeats, stride) in enumerate(STAGES):
-            cout = self.width_of(c)
-            for i in range(repeats):
-                s, res = (stride, 0) if i == 0 else (1, 1)
-                shape = (n, cin, h, h)
-                choices = [
-                    Choice(
-                        f"{k}x{k}_MBConv{e}",
-                        OpSpec.make(
-                            "mbconv", shape, dt, cin=cin, cout=cout, e=e, k=k, s=s, res=res
-                        ),
-                    )
-                    for k, e in BLOCKS
-                ]
-                skip = OpSpec.make("skip", shape, dt, cin=cin, cout=cout, s=1) if res else None
-                layers.append(
-                    Layer(f"stage{stage + 1}.block{i + 1}", (*choices, Choice("skip", skip)))
-                )
-                h, cin = choices[0].op.out_shape[2], cout  # type: ignore[union-attr]
-        c_last = self.width_of(320)
-        last = OpSpec.make("mbconv", (n, cin, h, h), dt, cin=cin, cout=c_last, e=6, k=3, s=1)
-        mid = 1280 if self.width <= 1.0 else self.width_of(1280)  # as proxyless-mobile
+        stem, first = mbv2_stem(self)
+        layers, shape = mbv2_layers(self, STAGES, BLOCKS, "skip", first)
+        cin, c_last = shape[1], self.width_of(320)
+        last = OpSpec.make("mbconv", shape, self.dtype, cin=cin, cout=c_last, e=6, k=3, s=1)
         head = OpSpec.make(
-            "head", (n, c_last, h, h), dt, cin=c_last, cmid=mid, cout=self.classes, act="relu6"
-        )
+            "head", last.out_shape, self.dtype, cin=c_last, cmid=mbv2_mid(self),
+            cout=self.classes, act="relu6",
+        )  # fmt: skip
         return [stem, first, last, head], layers

@@ -20,6 +20,7 @@ from hwlat.commands.connect import client
 from hwlat.commands.spaces import make_space
 from hwlat.lut_compare import compare_tables, plot_comparison
 from profiler.lutformats import list_formats, read_table
+from searchers.latency import space_options
 
 _SHOWN = 10  # unfilled ops and unmapped entries listed before "and N more"
 
@@ -55,17 +56,12 @@ def import_lut(
     with client(server, admin_token) as c:
         out = c.import_lut(
             device, file.read_bytes(), file.name, foreign.fmt.name, target.name,
-            target.resolution, target.width, target.classes, dict(_options(target)),
+            target.resolution, target.width, target.classes, space_options(target),
         )  # fmt: skip
     data = out.model_dump(mode="json")
     emit(data, as_json)
     if not as_json:
         print_import(data, file, target.params())
-
-
-def _options(space: Any) -> dict[str, int]:
-    base = ("space", "resolution", "width", "classes")
-    return {k: v for k, v in space.params().items() if k not in base}
 
 
 def print_import(data: dict[str, Any], file: Path, params: dict[str, Any]) -> None:
@@ -108,7 +104,7 @@ def compare(
     if len(devices) != 2:
         fail(f"--device: give exactly two (--device A --device B), got {len(devices)}")
     target = make_space(space, resolution, width, classes, option)
-    opts = _options(target) or None
+    opts = space_options(target) or None
     with client(server, token=token) as c:
         tables = [
             c.lut(d, space, target.resolution, target.width, target.classes, opts).model_dump(

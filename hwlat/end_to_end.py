@@ -31,8 +31,15 @@ def spread_archs(space: SearchSpace, n: int, seed: int) -> list[dict[str, Any]]:
     """`n` architectures spread from the space's cheapest to its most expensive: the k-th
     picks, per layer, a candidate near rank quantile k/(n-1) of that layer's candidates
     by FLOPs (±1 rank at random). Uniform samples bunch around the middle of the latency
-    range, which leaves a calibration's slope, and a ranking test, to noise."""
+    range, which leaves a calibration's slope, and a ranking test, to noise. Spaces whose
+    architectures are not one name per layer (DenseNAS' routes, DARTS' genotypes) are
+    sampled uniformly instead."""
     import random
+
+    from searchers.spaces._chain import ChainSpace
+
+    if not isinstance(space, ChainSpace):
+        return sample_archs(space, n, seed)
 
     from profiler.features import features
 

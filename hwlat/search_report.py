@@ -186,6 +186,8 @@ def print_summary(console: Console, record: dict[str, Any]) -> None:
         )
     console.print(t)
     arch = record["arch"]
+    if "route" in arch:  # DenseNAS: the routing blocks kept, then their layers' choices
+        console.print("route: " + " ".join(map(str, arch["route"])))
     if "choices" in arch:
         console.print("choices: " + " ".join(arch["choices"]))
         return

@@ -172,6 +172,24 @@ class LatencyTable:
             space, self.fixed_ms, self.table, self.mask, self.source, meta, list(self.fixed_source)
         )
 
+    def restricted(self, keep: torch.Tensor) -> LatencyTable:
+        """The same table with only the cells in `keep` legal: the candidates a searcher
+        can express (Single-Path NAS's super-kernel holds no grouped or SE block), so the
+        bounds, the repair and random draws stay among them."""
+        if tuple(keep.shape) != tuple(self.mask.shape):
+            raise ValueError(f"restricted: need a {tuple(self.mask.shape)} mask")
+        keep = keep.bool() & self.mask
+        if not bool(keep.any(dim=1).all()):
+            raise ValueError("restricted: every layer needs a legal candidate left")
+        source = [
+            [s if bool(keep[r, c]) else "illegal" for c, s in enumerate(row)]
+            for r, row in enumerate(self.source)
+        ]
+        table = torch.where(keep, self.table, torch.zeros_like(self.table))
+        return LatencyTable(
+            self.space, self.fixed_ms, table, keep, source, dict(self.meta), list(self.fixed_source)
+        )
+
     # --- checks ----------------------------------------------------------------------
     def cells(self, source: str) -> list[str]:
         """'where (key)' of every fixed op and layer cell with this source."""

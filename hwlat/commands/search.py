@@ -34,6 +34,7 @@ from hwlat.commands.search_target import (
 from hwlat.commands.spaces import make_space
 from hwlat.end_to_end import measure_here, measure_on_device
 from hwlat.pareto import print_front, write_front
+from hwlat.search_measure import measure_option
 from hwlat.search_report import export, print_summary, run_with_progress
 from searchers import data as datasets
 from searchers.core.checkpoint import Checkpoint
@@ -42,7 +43,7 @@ from searchers.core.loop import Searcher
 from searchers.core.losses import LOSSES, HardTarget
 from searchers.registry import create_searcher, list_searchers, searcher_class
 from searchers.retrain import DEFAULT_LR, retrain
-from searchers.spaces import SearchSpace
+from searchers.spaces import SearchSpace, list_spaces, space_class
 
 Opt = typer.Option
 
@@ -51,11 +52,14 @@ def search(
     searcher: Annotated[
         str,
         typer.Argument(
-            help="proxyless, fbnet (chain spaces) or darts, gdas, pcdarts, pdarts (--space "
-            "darts); `hwlat search NAME --help-options` lists its options"
+            help="proxyless, proxyless-rl, fbnet, singlepath, spos, fairnas (chain spaces), "
+            "darts, gdas, pcdarts, pdarts (darts) or densenas (densenas); `hwlat search "
+            "NAME --help-options` lists its options"
         ),
     ],
-    space_name: Annotated[str, Opt("--space")] = "proxyless-mobile",
+    space_name: Annotated[
+        str | None, Opt("--space", help="Default: the one space NAME takes, else proxyless-mobile.")
+    ] = None,
     resolution: Annotated[int | None, Opt("--resolution", "-r")] = None,
     width: Annotated[float, Opt("--width", "-w")] = 1.0,
     space_opts: Annotated[
@@ -141,6 +145,7 @@ def search(
     if searcher not in list_searchers():
         fail(f"searcher: one of {', '.join(list_searchers())}, got {searcher!r}")
     cls = searcher_class(searcher)
+    space_name = space_name or default_space(cls)
     if help_options:
         print_options(Console(), searcher, cls.Config)
         return
@@ -174,7 +179,7 @@ def search(
     console = Console(stderr=True)
     with client(server, admin_token, token) as c:
         table = load_table(space, deploy, c, device, lut, lut_format)
-        table.check(allow_predicted)
+        cls.usable_table(table).check(allow_predicted)  # the cells the searcher reads
         mapped = None
         on = deploy or space  # the calibration is the deployment configuration's
         if calibrated and target_ms is not None:
@@ -185,9 +190,9 @@ def search(
         latency = make_latency(target_ms, tolerance, constraint, soft, loss, window)
         if isinstance(latency, HardTarget):
             reachable(cls.table_bounds(table), latency)
-        s = create_searcher(
-            searcher, table=table, data=data, config=config, latency=latency, device=run_on
-        )
+        measure = measure_option(cls, config, c, device, on, table, lut, runtime)
+        s = create_searcher(searcher, table=table, data=data, config=config, latency=latency,
+                            device=run_on, **measure)  # fmt: skip
         saved = Checkpoint(checkpoint) if checkpoint else None
         if saved is not None and resume:
             s.resume(saved)
@@ -217,8 +222,8 @@ def write_outputs(s: Searcher, record: dict[str, Any], out: Path) -> None:
     """arch.json, and beside it the genotype drawing (cell spaces) and the Pareto front
     (JSON and PNG) of searchers that score many candidates; then the summary."""
     if out.suffix != ".json":
-        out.mkdir(parents=True, exist_ok=True)
         out = out / "arch.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
     drawing, front = write_drawing(s.space, record, out), write_front(s, record, out)
     out.write_text(json.dumps(record, indent=1))
     print_summary(Console(), record)
@@ -229,6 +234,13 @@ def write_outputs(s: Searcher, record: dict[str, Any], out: Path) -> None:
         + (f", its cells drawn in {drawing}" if drawing else "")
         + (f", the Pareto front in {front} (and .json)" if front else "")
     )
+
+
+def default_space(cls: type[Searcher]) -> str:
+    """The space a searcher searches when `--space` is not given: the only one it takes
+    (darts for the DARTS family, densenas for DenseNAS), else proxyless-mobile."""
+    fits = [n for n in list_spaces() if issubclass(space_class(n), cls.space_kind)]
+    return fits[0] if len(fits) == 1 else "proxyless-mobile"
 
 
 def _warmup_share(config: type[SearchConfig], epochs: int, sets: list[str]) -> int | None:

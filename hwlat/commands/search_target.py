@@ -47,10 +47,10 @@ def latency_check(
         if min_ms is not None and min_ms >= max_ms:
             fail(f"--min-ms {min_ms:g} must be below --max-ms {max_ms:g}")
         return
-    if target_ms is None and not (soft and loss == "fbnet"):
+    if target_ms is None and not (soft and loss in ("fbnet", "singlepath")):
         fail(
             "--target-ms T is required, or a window --max-ms T [--min-ms L] (only --soft "
-            "--loss fbnet runs without one)"
+            "--loss fbnet or singlepath runs without one)"
         )
 
 

@@ -29,6 +29,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
+from searchers.core.arch import keep_sampled_mass
 from searchers.core.config import SearchConfig, option
 from searchers.core.loop import Searcher
 from searchers.core.mixed import Gates, Mode
@@ -66,7 +67,7 @@ class ProxylessNAS(Searcher):
         loss = ce if self.latency is None else self.latency(ce, self.expected_ms())
         self.arch_update(loss)
         if self.config.mode == "two":  # type: ignore[attr-defined]
-            self.rescale(involved)
+            keep_sampled_mass(self.alpha, involved)
 
     def gates(self) -> tuple[list[Mode], dict[int, tuple[list[int], torch.Tensor]]]:
         """Binary gates per layer; also the columns involved and their α before the step."""
@@ -86,14 +87,6 @@ class ProxylessNAS(Searcher):
             plan.append(Gates(tuple(paths), sampled, gates))
             involved[layer] = (cols, alpha[layer, cols].detach().clone())
         return plan, involved
-
-    @torch.no_grad()
-    def rescale(self, before: dict[int, tuple[list[int], torch.Tensor]]) -> None:
-        """Keep Σ exp(α) over the sampled paths: the others' probabilities stay put."""
-        alpha = self.alpha
-        for layer, (cols, old) in before.items():
-            offset = torch.logsumexp(alpha[layer, cols], 0) - torch.logsumexp(old, 0)
-            alpha[layer, cols] -= offset
 
     def evaluate(self) -> dict[str, float]:
         gen = torch.Generator().manual_seed(self.config.seed + 1000 + self.epoch)

@@ -145,3 +145,15 @@ class Fair(Uniform):
 
 def masked_softmax(logits: torch.Tensor, legal: torch.Tensor) -> torch.Tensor:
     return F.softmax(logits.masked_fill(~legal, float("-inf")), dim=-1)
+
+
+@torch.no_grad()
+def keep_sampled_mass(
+    alpha: torch.Tensor, before: dict[int, tuple[list[int], torch.Tensor]]
+) -> None:
+    """Shift each decision's sampled α (`before[row] = (columns, α before the step)`) by a
+    common offset so that Σ exp(α) over them is what it was: the probabilities of the
+    candidates not sampled do not move with this step's gradient (ProxylessNAS' `two`
+    mode, DenseNAS' two paths)."""
+    for row, (cols, old) in before.items():
+        alpha[row, cols] -= torch.logsumexp(alpha[row, cols], 0) - torch.logsumexp(old, 0)

@@ -101,6 +101,12 @@ class Searcher(ABC):
         self.calibration = [b for _, b in zip(range(config.bn_calib_batches), calib, strict=False)]
 
     @classmethod
+    def usable_table(cls, table: LatencyTable) -> LatencyTable:
+        """The part of the table this searcher reads (Single-Path NAS: the candidates a
+        super-kernel holds); `hwlat search` checks only its cells for holes."""
+        return table
+
+    @classmethod
     def table_bounds(cls, table: LatencyTable) -> tuple[float, float]:
         """(min, max) table latency of the architectures this searcher can export."""
         return table.bounds()

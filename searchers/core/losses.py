@@ -5,6 +5,7 @@ Soft forms (the latency weight is fixed; where the search lands depends on it):
 - `mul#log` (ProxylessNAS): α · CE · (log E[LAT] / log T)^β
 - `add#linear` (ProxylessNAS): CE + λ · (E[LAT] − T) / T
 - `fbnet` (FBNet): CE · α · (log LAT)^β
+- `singlepath` (Single-Path NAS): CE + λ · log E[LAT]
 
 The log forms take latency in microseconds, so the log is positive at any scale (the
 papers used milliseconds on phones, where networks take 20–100 ms; at 32x32 on a
@@ -44,7 +45,7 @@ from typing import Literal
 
 import torch
 
-LOSSES = ("mul#log", "add#linear", "fbnet")
+LOSSES = ("mul#log", "add#linear", "fbnet", "singlepath")
 US_PER_MS = 1000.0
 
 
@@ -59,12 +60,14 @@ class SoftLatency:
     def __post_init__(self) -> None:
         if self.form not in LOSSES:
             raise ValueError(f"loss: one of {', '.join(LOSSES)}, got {self.form!r}")
-        if self.form != "fbnet" and not (self.target_ms and self.target_ms > 0):
+        if self.form in ("mul#log", "add#linear") and not (self.target_ms and self.target_ms > 0):
             raise ValueError(f"loss {self.form}: needs a reference latency (--target-ms)")
 
     def __call__(self, ce: torch.Tensor, lat_ms: torch.Tensor) -> torch.Tensor:
         if self.form == "fbnet":
             return ce * self.alpha * torch.log(lat_ms * US_PER_MS) ** self.beta
+        if self.form == "singlepath":
+            return ce + self.lam * torch.log(lat_ms * US_PER_MS)
         assert self.target_ms is not None  # checked in __post_init__
         if self.form == "mul#log":
             ratio = torch.log(lat_ms * US_PER_MS) / math.log(self.target_ms * US_PER_MS)
@@ -72,7 +75,7 @@ class SoftLatency:
         return ce + self.lam * (lat_ms - self.target_ms) / self.target_ms
 
     def weight(self) -> float:
-        return self.lam if self.form == "add#linear" else self.alpha
+        return self.lam if self.form in ("add#linear", "singlepath") else self.alpha
 
     def update(self, exported_ms: float) -> None:
         """A fixed weight: nothing to update."""

@@ -88,3 +88,16 @@ def tiny_cell_table() -> LatencyTable:
 @pytest.fixture(scope="session")
 def tiny_cell_data() -> datasets.Data:
     return datasets.load("digits", 8, batch_size=32, data_seed=0, limit=300)
+
+
+@pytest.fixture(scope="session")
+def tiny_dense_table() -> LatencyTable:
+    """The DenseNAS space at 16x16, width 0.25, one layer a block and two connections:
+    ten routing blocks, 28 searchable layers, 55 routes."""
+    space = create_space("densenas", resolution=16, width=0.25, classes=10, layers=1, connections=2)
+    return flops_table(space)
+
+
+@pytest.fixture(scope="session")
+def tiny_dense_data() -> datasets.Data:
+    return datasets.load("digits", 16, batch_size=32, data_seed=0, limit=300)

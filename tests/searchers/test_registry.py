@@ -16,6 +16,7 @@ from searchers.core.losses import HardTarget
 from searchers.data import Data
 from searchers.latency import LatencyTable
 from searchers.registry import create_searcher, list_searchers, searcher_class
+from searchers.spaces.densenas import DenseNas
 
 # a supernet small enough for a test where the defaults are not (P-DARTS: 5, 11, 17 cells)
 EVOLUTION = {"population": 8, "topk": 3, "generations": 2, "mutations": 4, "crossovers": 4}
@@ -48,9 +49,13 @@ def _tiny(name: str, table: LatencyTable, data: Data, seed: int = 0) -> SearchRe
 def setting(
     request: pytest.FixtureRequest, name: str, tiny_table: LatencyTable, tiny_data: Data
 ) -> tuple[LatencyTable, Data]:
-    """The chain searchers search TinyChain, the cell searchers the DARTS space."""
-    if issubclass(searcher_class(name), CellSearcher):
-        return request.getfixturevalue("tiny_cell_table"), request.getfixturevalue("tiny_cell_data")
+    """The chain searchers search TinyChain, the cell searchers the DARTS space, the
+    routing searchers (DenseNAS) a tiny DenseNAS space."""
+    cls, get = searcher_class(name), request.getfixturevalue
+    if issubclass(cls, CellSearcher):
+        return get("tiny_cell_table"), get("tiny_cell_data")
+    if issubclass(cls.space_kind, DenseNas):
+        return get("tiny_dense_table"), get("tiny_dense_data")
     return tiny_table, tiny_data
 
 

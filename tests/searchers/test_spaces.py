@@ -27,12 +27,14 @@ SMALL = {  # fast configurations for building and running child networks
     "hwnasbench-fbnet": {},  # CIFAR-100: 32x32 by default
     "spos-shufflenet": {"resolution": 32},
     "darts": {"resolution": 16, "C": 4, "cells": 5},
+    "densenas": {"resolution": 32},
 }
 
 
 def test_registry_lists_every_space() -> None:
     assert list_spaces() == [
         "darts",
+        "densenas",
         "fbnet",
         "hwnasbench-fbnet",
         "proxyless-mobile",

@@ -331,3 +331,11 @@ def test_spos_searches_a_window_and_writes_the_pareto_front(
     assert front["format"] == "hwlat-pareto/1" and front["front"]
     assert all(len(r["choices"]) == 20 for r in front["front"])
     assert (out / "arch.pareto.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_without_space_a_searcher_takes_the_one_space_it_searches() -> None:
+    from hwlat.commands.search import default_space
+
+    assert default_space(searcher_class("densenas")) == "densenas"
+    assert default_space(searcher_class("darts")) == "darts"
+    assert default_space(searcher_class("singlepath")) == "proxyless-mobile"  # many: the default

@@ -19,6 +19,9 @@ def test_soft_forms_match_their_definitions() -> None:
     assert float(mul(ce, lat)) == pytest.approx(1.7 * (math.log(2500) / math.log(2000)) ** 0.6)
     add = SoftLatency("add#linear", target_ms=2.0, lam=0.1)
     assert float(add(ce, lat)) == pytest.approx(1.7 + 0.1 * 0.25)
+    single = SoftLatency("singlepath", lam=0.3)  # Single-Path NAS: CE + λ·log E[LAT]
+    assert float(single(ce, lat)) == pytest.approx(1.7 + 0.3 * math.log(2500.0))
+    assert single.weight() == 0.3
 
 
 def test_log_forms_stay_increasing_under_one_millisecond() -> None:
@@ -74,5 +77,6 @@ def test_bad_targets_are_refused(kwargs: dict[str, float]) -> None:
 def test_soft_forms_need_a_reference_except_fbnet() -> None:
     with pytest.raises(ValueError, match="--target-ms"):
         SoftLatency("mul#log")
+    SoftLatency("singlepath")  # λ·log E[LAT] needs none either
     with pytest.raises(ValueError, match="loss"):
         SoftLatency("l2")

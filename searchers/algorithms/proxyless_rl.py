@@ -1,0 +1,206 @@
+"""ProxylessNAS-REINFORCE (Cai et al., ICLR 2019): the binary gates learnt from a reward
+that need not be differentiable, such as a latency measured on the device.
+
+Weight step: ProxylessNAS's own (one path per layer sampled from p, uniform in warm-up).
+Architecture step, on a search-validation batch: K architectures are sampled from
+p = softmax(α) over each layer's legal candidates; each is run with the shared weights
+(no gradient, train mode as the weight steps run) for its accuracy on the batch, and
+its latency LAT is looked up; then
+
+    ∇_α J = mean_k (R_k − b) · ∇_α log p(arch_k),   log p(arch) = Σ_l log p_l[choice_l]
+
+(per layer (δ_choice − p)·(R − b)), applied as Adam's descent on −∇_α J. b is an
+exponential moving average of the mean reward per step (decay `baseline_decay`, started
+at the first step's mean); a step uses the b from before its own rewards, so the
+baseline does not depend on the samples it is subtracted from (ProxylessNAS's code
+folds the step's rewards in first).
+
+The reward:
+- no latency term (`latency` None): R = acc;
+- soft (a `SoftLatency`, whatever its form): MnasNet's R = acc·(LAT/T)^w, T its target,
+  w = `latency_exponent` (−0.07); a soft loss without a target is refused;
+- hard (`HardTarget`): R = acc − [λ·u + (ρ/2)·q²], the augmented Lagrangian every other
+  searcher minimises, in the target's own units of the sample's LAT; λ's dual step stays
+  the loop's, on the argmax's table latency, and the argmax is repaired into the target
+  at the end.
+
+LAT is the table sum (`latency=table`) or, with `latency=measured`, the device's
+end-to-end measurement from an injected `measure` callable (columns per layer for each
+architecture → ms each): the step's new architectures go to it in one call and every
+answer is cached per architecture (kept in checkpoints, so a resume measures nothing
+twice). The hard target stays a table constraint: the dual step and the final repair
+read the table sum, while the reward's penalty compares the measured LAT with the same
+target, so the two agree only where the table sum predicts the measurement.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import torch
+import torch.nn.functional as F
+
+from searchers.algorithms.proxyless import ProxylessNAS
+from searchers.core.arch import Alpha
+from searchers.core.config import SearchConfig, option
+from searchers.core.losses import LatencyLoss, SoftLatency
+from searchers.data import Data
+from searchers.latency import LatencyTable
+from searchers.registry import register_searcher
+
+Measure = Callable[[list[list[int]]], list[float]]
+Batch = tuple[torch.Tensor, torch.Tensor]
+LATENCIES = ("table", "measured")
+
+
+@dataclass
+class ProxylessRLConfig(SearchConfig):
+    samples: int = option(
+        4,
+        "architectures sampled per architecture step (4 forwards of the val batch; "
+        "affordable on 2 CPU cores)",
+        "ProxylessNAS (10)",
+    )
+    baseline_decay: float = option(
+        0.9, "decay of the reward's moving-average baseline", "ProxylessNAS (rl baseline)"
+    )
+    latency_exponent: float = option(
+        -0.07, "w of the soft reward acc·(LAT/T)^w", "MnasNet (soft constraint)"
+    )
+    latency: Literal["table", "measured"] = option(
+        "table",
+        "LAT of a sampled architecture: the table sum, or measured end to end on the "
+        "device (cached per architecture; raise arch_every to measure less)",
+        "ProxylessNAS (non-differentiable objectives)",
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.samples < 1:
+            raise ValueError(f"samples: must be >= 1, got {self.samples}")
+        if not 0 <= self.baseline_decay < 1:
+            raise ValueError(f"baseline_decay: must be in [0, 1), got {self.baseline_decay}")
+        if self.latency not in LATENCIES:
+            raise ValueError(f"latency: table or measured, got {self.latency!r}")
+
+
+def log_prob(arch: Alpha, picks: Sequence[Sequence[int]]) -> torch.Tensor:
+    """log p(arch_k) = Σ_decisions log softmax(α over the legal candidates)[pick]: [K]."""
+    logp = F.log_softmax(arch.alpha.masked_fill(~arch.legal, -math.inf), dim=1)
+    idx = torch.tensor([list(p) for p in picks], device=logp.device)  # [K x decisions]
+    # [decisions x K] -> [K x decisions]: each pick's log-probability per decision
+    chosen = logp.gather(1, idx.T).T
+    return chosen.sum(dim=1)
+
+
+def reinforce_grad(
+    arch: Alpha, picks: Sequence[Sequence[int]], rewards: Sequence[float], baseline: float
+) -> torch.Tensor:
+    """The ascent direction ∇_α mean_k (R_k − b)·log p(arch_k), through autograd."""
+    logp = log_prob(arch, picks)
+    advantage = torch.tensor([r - baseline for r in rewards], dtype=logp.dtype).to(logp.device)
+    (grad,) = torch.autograd.grad((advantage * logp).mean(), arch.alpha)
+    return grad
+
+
+@register_searcher
+class ProxylessRL(ProxylessNAS):
+    name = "proxyless-rl"
+    paper = "ProxylessNAS (Cai et al., ICLR 2019), REINFORCE variant"
+    Config = ProxylessRLConfig  # type: ignore[assignment]  # no `mode`: the gates are not used
+    config: ProxylessRLConfig
+    takes_measure: ClassVar[bool] = True  # `hwlat search` passes `measure=` when asked to
+
+    def __init__(
+        self,
+        table: LatencyTable,
+        data: Data,
+        config: SearchConfig,
+        latency: LatencyLoss | None,
+        device: str = "cpu",
+        measure: Measure | None = None,
+    ):
+        super().__init__(table, data, config, latency, device)
+        if self.config.latency == "measured" and measure is None:
+            raise ValueError(
+                "latency=measured: pass measure= (columns per architecture -> end-to-end "
+                "ms each; `hwlat search` builds it from --device or --lut)"
+            )
+        if isinstance(latency, SoftLatency) and latency.target_ms is None:
+            raise ValueError(
+                "proxyless-rl: the soft reward acc·(LAT/T)^w needs a target T (--target-ms)"
+            )
+        self.measure = measure
+        self.measured: dict[tuple[int, ...], float] = {}  # end-to-end ms per architecture
+        self.baseline: float | None = None
+        self.reward_sum, self.reward_n = 0.0, 0  # this epoch's, for its record
+
+    def arch_step(self, train: Batch, val: Batch) -> None:
+        x, y = val
+        picks = [self.arch.sample(self.gen) for _ in range(self.config.samples)]
+        columns = [self.arch.to_layers(p) for p in picks]
+        lats = self.latencies(columns)
+        rewards = [
+            self.reward(self.batch_accuracy(c, x, y), ms)
+            for c, ms in zip(columns, lats, strict=True)
+        ]
+        mean = sum(rewards) / len(rewards)
+        b = mean if self.baseline is None else self.baseline
+        assert isinstance(self.arch, Alpha), "proxyless-rl learns per-decision logits"
+        self.apply_arch_grads([-reinforce_grad(self.arch, picks, rewards, b)])  # ascent
+        decay = self.config.baseline_decay
+        self.baseline = decay * b + (1 - decay) * mean
+        self.reward_sum += sum(rewards)
+        self.reward_n += len(rewards)
+
+    @torch.no_grad()
+    def batch_accuracy(self, columns: Sequence[int], x: torch.Tensor, y: torch.Tensor) -> float:
+        """Accuracy of one architecture on a batch with the shared weights, in train mode
+        (BN on the batch's statistics) as the weight steps run it."""
+        out = self.forward(x, self.plan_for(columns))
+        return float((out.argmax(dim=1) == y).float().mean())
+
+    def reward(self, acc: float, lat_ms: float) -> float:
+        if self.hard is not None:  # the same augmented Lagrangian the other searchers use
+            return acc - float(self.hard(torch.tensor(0.0), torch.tensor(lat_ms)))
+        if self.latency is None:
+            return acc
+        assert isinstance(self.latency, SoftLatency) and self.latency.target_ms is not None
+        return acc * (lat_ms / self.latency.target_ms) ** self.config.latency_exponent
+
+    def latencies(self, columns: Sequence[Sequence[int]]) -> list[float]:
+        """LAT per architecture: the table sum, or the measurement (new ones in one call)."""
+        if self.config.latency == "table":
+            return [self.table.exact(list(c)) for c in columns]
+        new = list(dict.fromkeys(tuple(c) for c in columns if tuple(c) not in self.measured))
+        if new:
+            assert self.measure is not None, "checked in __init__"
+            got = [float(ms) for ms in self.measure([list(c) for c in new])]
+            if len(got) != len(new) or not all(ms > 0 and math.isfinite(ms) for ms in got):
+                raise ValueError(f"measure: expected {len(new)} positive latencies (ms), got {got}")
+            self.measured.update(zip(new, got, strict=True))
+        return [self.measured[tuple(c)] for c in columns]
+
+    def epoch_record(self, warmup: bool, seconds: float) -> dict[str, Any]:
+        row = super().epoch_record(warmup, seconds)
+        row["reward"] = self.reward_sum / self.reward_n if self.reward_n else None
+        row["baseline"] = self.baseline
+        self.reward_sum, self.reward_n = 0.0, 0
+        return row
+
+    def extra_state(self) -> dict[str, Any]:
+        return {
+            "measured": [[*cols, ms] for cols, ms in self.measured.items()],
+            "baseline": self.baseline,
+            "rewards": [self.reward_sum, self.reward_n],
+        }
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        self.measured = {
+            tuple(int(c) for c in row[:-1]): float(row[-1]) for row in state["measured"]
+        }
+        self.baseline = state["baseline"]
+        self.reward_sum, self.reward_n = state["rewards"]

@@ -47,6 +47,7 @@ def test_spaces_list_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0
     assert [s["name"] for s in json.loads(out)] == [
         "darts",
+        "densenas",
         "fbnet",
         "hwnasbench-fbnet",
         "proxyless-mobile",

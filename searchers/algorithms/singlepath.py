@@ -13,6 +13,12 @@ loss on the same training batch):
 
     loss = CE(net(x; d)) + latency term(E[LAT](d))
 
+The thresholds step with SGD (momentum): a threshold moves with its gradient, so the
+subsets that save the most latency for the least accuracy switch off first. Adam (an
+option) moves every threshold by about its learning rate whatever the gradient's size;
+all start at the same margin, so they switched off and came back by gradient signs
+alone and chose a worse network (docs/BENCHMARKS.md).
+
 with d hard in the forward pass and σ((log‖w‖² − t)/τ) in the backward, and E[LAT] the
 nested runtime through the device's table (exactly the table latency of the decided
 architecture, core/thresholds.py). The latency term is the paper's λ·log E[LAT]
@@ -56,15 +62,16 @@ from searchers.spaces._chain import ChainSpace
 
 @dataclass
 class SinglePathConfig(SearchConfig):
-    arch_lr: float = option(
-        0.05, "thresholds: Adam learning rate (log-norm units per step)", "hwlat"
-    )
-    arch_beta1: float = option(0.9, "thresholds: Adam β1", "hwlat (Adam defaults)")
+    arch_lr: float = option(0.01, "thresholds: learning rate (log-norm units)", "hwlat")
+    arch_beta1: float = option(0.9, "thresholds: SGD momentum, or Adam's β1", "hwlat")
     margin: float = option(
         1.0, "thresholds start this far under the log-norms: every indicator on", "hwlat"
     )
     threshold_optimizer: str = option(
-        "adam", "thresholds: adam or sgd (momentum β1: steps scale with the gradient)"
+        "sgd",
+        "thresholds: sgd (momentum β1; a threshold moves with its gradient, so a subset "
+        "switches off by the latency it saves against the accuracy it costs) or adam "
+        "(every threshold ~arch_lr a step: on digits-hard it chose a worse network)",
     )
 
     def __post_init__(self) -> None:

@@ -23,7 +23,8 @@ def _searcher(table: LatencyTable, data: Data, latency: object = None, **kw: obj
 def test_one_step_moves_weights_and_thresholds_from_all_on(
     tiny_table: LatencyTable, tiny_data: Data
 ) -> None:
-    s = _searcher(tiny_table, tiny_data, HardTarget(0.05, "eq", 0.05))
+    adam = {"threshold_optimizer": "adam", "arch_lr": 0.05}  # its step is ~arch_lr a threshold
+    s = _searcher(tiny_table, tiny_data, HardTarget(0.05, "eq", 0.05), **adam)
     assert not bool(s.arch.armed)
     x, y = next(iter(tiny_data.train.batches(32, 0)))
     s.weight_step(x, y, warmup=True)  # warm-up: no thresholds yet
@@ -48,7 +49,8 @@ def test_the_soft_loss_prunes_the_super_kernels(tiny_table: LatencyTable, tiny_d
     # Adam moves a threshold by ~arch_lr a step whatever λ is (λ sets the balance with
     # CE, not the speed): the indicators start `margin` on, so the search needs more
     # than margin / arch_lr steps to switch any off (19 steps a search epoch here)
-    s = _searcher(tiny_table, tiny_data, SoftLatency("singlepath", lam=5.0), margin=0.5)
+    soft = SoftLatency("singlepath", lam=5.0)
+    s = _searcher(tiny_table, tiny_data, soft, margin=0.5, threshold_optimizer="adam", arch_lr=0.05)
     start = tiny_table.bounds()[1]
     result = s.run()
     assert result.repair is None  # a soft loss never repairs
@@ -100,3 +102,18 @@ def test_holes_only_in_candidates_it_cannot_hold_are_no_hole_to_it() -> None:
     with pytest.raises(ValueError, match="have no latency"):
         holes.check()
     cls.usable_table(holes).check()  # what it reads is complete
+
+
+def test_sgd_thresholds_step_with_the_gradient(tiny_table: LatencyTable, tiny_data: Data) -> None:
+    """With SGD (no momentum on the first step) a threshold moves by lr x its gradient, so
+    an indicator that saves more latency moves further: Adam would move all alike."""
+    s = _searcher(tiny_table, tiny_data, SoftLatency("singlepath", lam=5.0),
+                  threshold_optimizer="sgd", arch_lr=0.01)  # fmt: skip
+    x, y = next(iter(tiny_data.train.batches(32, 0)))
+    s.arch.arm(s.config.margin)
+    before = s.arch.t.detach().clone()
+    s.weight_step(x, y, warmup=False)
+    assert s.arch.t.grad is not None
+    torch.testing.assert_close(s.arch.t.detach() - before, -0.01 * s.arch.t.grad)
+    with pytest.raises(ValueError, match="threshold_optimizer"):
+        searcher_class("singlepath").Config(threshold_optimizer="rmsprop")  # type: ignore[call-arg]

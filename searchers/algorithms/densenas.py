@@ -154,24 +154,14 @@ class DenseNAS(Searcher):
         final, tried = self.fit(proposed)
         assert isinstance(self.space, DenseNas)
         arch = self.space.columns_arch(final)
-        return SearchResult(
-            columns=final,
-            choices=self.table.names(final),
-            table_ms=self.table.exact(final),
-            proposed_ms=self.table.exact(proposed),
-            history=self.history,
-            selection={
-                "how": "Viterbi route, argmax per layer",
-                "considered": [],
-                "route": list(arch.blocks),  # the exported one (another after a repair)
-                "viterbi_route": self.arch.route(),
-                "routes_tried": tried,
-            },
-            repair=self._repair_record(proposed, final),
-            val_acc=self.score(final),
-            test_acc=self.score(final, split="test"),
-            arch=arch,
-        )
+        selection = {
+            "how": "Viterbi route, argmax per layer",
+            "considered": [],
+            "route": list(arch.blocks),  # the exported one (another after a repair)
+            "viterbi_route": self.arch.route(),
+            "routes_tried": tried,
+        }
+        return self.result(list(proposed), final, selection, self.score(final), arch)
 
     def fit(self, proposed: Sequence[int]) -> tuple[list[int], int]:
         """`proposed` repaired into a hard target (and how many routes were tried): on the

@@ -317,17 +317,26 @@ class Searcher(ABC):
         raw = self.selector().select(ctx)
         final = ctx.fit(raw.columns)
         proposed = raw.proposed or raw.columns
+        selection = {"how": raw.how, "considered": raw.considered, **raw.details}
+        return self.result(proposed, final, selection, ctx.value(final), self.table.names(final))
+
+    def result(
+        self, proposed: list[int], final: list[int], selection: dict[str, Any], val_acc: float,
+        arch: Any,
+    ) -> SearchResult:  # fmt: skip
+        """The result of table columns `final` (what the search proposed before any
+        repair: `proposed`), scored on the test split too."""
         return SearchResult(
             columns=final,
             choices=self.table.names(final),
             table_ms=self.table.exact(final),
             proposed_ms=self.table.exact(proposed),
             history=self.history,
-            selection={"how": raw.how, "considered": raw.considered, **raw.details},
+            selection=selection,
             repair=self._repair_record(proposed, final),
-            val_acc=ctx.value(final),
+            val_acc=val_acc,
             test_acc=self.score(final, split="test"),
-            arch=self.table.names(final),
+            arch=arch,
         )
 
     def _repair_record(self, proposed: list[int], final: list[int]) -> dict[str, Any] | None:

@@ -12,6 +12,7 @@ from searchers.latency import LatencyTable
 from searchers.spaces import SearchSpace, create_space
 from searchers.spaces._chain import ChainSpace
 from searchers.spaces.base import Choice, Layer
+from searchers.spaces.densenas import DenseNas
 
 BLOCKS = ((3, 3), (3, 6), (5, 3), (5, 6))
 
@@ -101,3 +102,15 @@ def tiny_dense_table() -> LatencyTable:
 @pytest.fixture(scope="session")
 def tiny_dense_data() -> datasets.Data:
     return datasets.load("digits", 16, batch_size=32, data_seed=0, limit=300)
+
+
+def all_routes(space: DenseNas) -> list[list[int]]:
+    """Every route of a densenas space by brute force (the blocks after the stem, in
+    order, ending at the last): what the route maths are tested against."""
+
+    def walk(at: int) -> list[list[int]]:
+        if at == len(space.blocks) - 1:
+            return [[]]
+        return [[t, *rest] for t in space.outputs(at) for rest in walk(t)]
+
+    return walk(0)

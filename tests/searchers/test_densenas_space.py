@@ -16,7 +16,7 @@ from profiler.features import features
 from searchers.latency import LatencyTable
 from searchers.spaces import ArchError, create_space
 from searchers.spaces.densenas import MBCONVS, STAGES, DenseNas
-from tests.searchers.conftest import flops_table
+from tests.searchers.conftest import all_routes, flops_table
 
 
 def _space(**kw: int) -> DenseNas:
@@ -61,19 +61,10 @@ def test_candidates_per_position_and_the_free_none() -> None:
 def test_size_counts_routes_times_choices(kw: dict[str, int]) -> None:
     space = _space(**kw)
     per = len(MBCONVS) * (len(MBCONVS) + 1) ** space.n_layers
-    routes = _routes(space)
+    routes = all_routes(space)
     assert len(routes) == space.n_routes()
     assert space.size() == sum(per ** len(r) for r in routes)
     assert eval(space.size_formula().replace("^", "**")) == space.size()
-
-
-def _routes(space: DenseNas) -> list[list[int]]:
-    def walk(at: int) -> list[list[int]]:
-        if at == len(space.blocks) - 1:
-            return [[]]
-        return [[t, *rest] for t in space.outputs(at) for rest in walk(t)]
-
-    return walk(0)
 
 
 def test_columns_round_trip_and_latency_is_the_ops_sum() -> None:

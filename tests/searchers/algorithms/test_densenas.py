@@ -14,6 +14,7 @@ from searchers.data import Data
 from searchers.latency import LatencyTable
 from searchers.registry import create_searcher, searcher_class
 from searchers.spaces.densenas import DenseNas
+from tests.searchers.conftest import all_routes
 
 
 def _searcher(table: LatencyTable, data: Data, hard: HardTarget | None = None, **kw: object):  # type: ignore[no-untyped-def]
@@ -85,7 +86,7 @@ def test_the_repair_tries_the_next_routes(
     assert isinstance(space, DenseNas)
     graph = RouteGraph.of(space)
     s = _searcher(tiny_dense_table, tiny_dense_data, None, max_routes=60)
-    shortest = min(_routes(space), key=len)
+    shortest = min(all_routes(space), key=len)
     with torch.no_grad():  # the shortest route is the most probable one
         for a, b in zip([0, *shortest[:-1]], shortest, strict=True):
             s.arch.beta[graph.edge(a, b)] = 5.0
@@ -98,12 +99,3 @@ def test_the_repair_tries_the_next_routes(
     s.hard = HardTarget(s.table_bounds(tiny_dense_table)[0] / 2)
     with pytest.raises(ValueError, match="none of the 60 most probable routes reaches"):
         s.fit(s.arch.argmax())
-
-
-def _routes(space: DenseNas) -> list[list[int]]:
-    def walk(at: int) -> list[list[int]]:
-        if at == len(space.blocks) - 1:
-            return [[]]
-        return [[t, *rest] for t in space.outputs(at) for rest in walk(t)]
-
-    return walk(0)

@@ -29,20 +29,12 @@ from searchers.core.routing import (
 )
 from searchers.latency import LatencyTable
 from searchers.spaces.densenas import DenseNas
+from tests.searchers.conftest import all_routes
 
 
 def _space(table: LatencyTable) -> DenseNas:
     assert isinstance(table.space, DenseNas)
     return table.space
-
-
-def _all_routes(graph: RouteGraph) -> list[list[int]]:
-    def walk(at: int) -> list[list[int]]:
-        if at == graph.last:
-            return [[]]
-        return [[graph.dst[e], *rest] for e in graph.out_of(at) for rest in walk(graph.dst[e])]
-
-    return walk(0)
 
 
 def _route_logp(graph: RouteGraph, route: list[int], log_w: list[float]) -> float:
@@ -91,7 +83,7 @@ def test_expected_latency_is_the_expectation_over_routes(tiny_dense_table: Laten
     w = edge_weights(graph, beta)
     per_row = (q * table.table).sum(1)
     log_w = torch.log(w).tolist()
-    routes = _all_routes(graph)
+    routes = all_routes(space)
     assert len(routes) == space.n_routes() == 55
     probs = [math.exp(_route_logp(graph, r, log_w)) for r in routes]
     assert sum(probs) == pytest.approx(1.0)
@@ -110,11 +102,12 @@ def test_expected_latency_is_the_expectation_over_routes(tiny_dense_table: Laten
 
 
 def test_viterbi_and_routes_in_order(tiny_dense_table: LatencyTable) -> None:
-    graph = RouteGraph.of(_space(tiny_dense_table))
+    space = _space(tiny_dense_table)
+    graph = RouteGraph.of(space)
     for seed in range(5):
         beta = torch.randn(len(graph.src), generator=torch.Generator().manual_seed(seed))
         log_w = torch.log(edge_weights(graph, beta.double())).tolist()
-        routes = _all_routes(graph)
+        routes = all_routes(space)
         best = max(routes, key=lambda r: _route_logp(graph, r, log_w))
         assert viterbi(graph, log_w) == best
         ordered = list(routes_by_probability(graph, log_w))
@@ -124,14 +117,15 @@ def test_viterbi_and_routes_in_order(tiny_dense_table: LatencyTable) -> None:
 
 
 def test_bounds_are_those_of_valid_architectures(tiny_dense_table: LatencyTable) -> None:
-    table, graph = tiny_dense_table, RouteGraph.of(_space(tiny_dense_table))
+    table, space = tiny_dense_table, _space(tiny_dense_table)
+    graph = RouteGraph.of(space)
     legal = table.mask.clone()
     legal[:, graph.none] = False
     lo_row = torch.where(legal, table.table, math.inf).min(1).values
     hi_row = torch.where(legal, table.table, -math.inf).max(1).values
     totals = [
         (float(lo_row[graph.route_rows(r)].sum()), float(hi_row[graph.route_rows(r)].sum()))
-        for r in _all_routes(graph)
+        for r in all_routes(space)
     ]
     lo, hi = route_bounds(table, graph)
     assert lo == pytest.approx(table.fixed_ms + min(t[0] for t in totals))

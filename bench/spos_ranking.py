@@ -1,19 +1,25 @@
-"""Do SPOS's and FairNAS's supernets rank architectures as training them alone would?
+"""Do one-shot supernets rank architectures as training them alone would?
 
-For each searcher: train its supernet inside a latency window, then score one fixed pool
-of `--archs` architectures drawn uniformly inside that window (the same pool for every
-searcher) with the shared weights, twice: with the BN statistics training left (a
-mixture over every path) and after recalibrating them per path (SPOS). Then the
-searcher's own evolution runs and picks one. Every pool architecture and every pick is
-trained from scratch with identical settings (`--retrain-seeds` seeds, test split), and
-the report gives, per searcher, the Kendall τ between supernet scores and stand-alone
-accuracy (with and without recalibration), and the pick's stand-alone accuracy against
-the random pool (search vs random at the same latency). Nothing here reads the test
-split to choose.
+For SPOS, FairNAS, One-Shot, SMASH and ENAS (any searcher whose `score` rates a path
+with its shared or generated weights): train its supernet inside a latency window (ENAS:
+its controller too), then score one fixed pool of `--archs` architectures drawn
+uniformly inside that window (the same pool for every searcher), twice: with the BN
+running statistics as the searcher left them ("plain": after its last per-epoch
+evaluation, which re-estimated them for the last path it scored, so not this path's) and
+after recalibrating them for each path (SPOS). Then the searcher's own selection
+(evolution, random search, the controller's samples) picks one. Every pool architecture
+and every pick is trained from scratch with identical settings (`--retrain-seeds` seeds,
+test split), and the report gives, per searcher, the Kendall τ between supernet scores
+and stand-alone accuracy (with and without recalibration), and the pick's stand-alone
+accuracy against the random pool (search vs random at the same latency). Nothing here
+reads the test split to choose.
 
     .venv/bin/python bench/spos_ranking.py --lut lut.json -r 32 --min-ms 0.40 \\
         --max-ms 0.46 --epochs 30 --archs 12 --retrain-epochs 10 --jobs 2
     .venv/bin/python bench/spos_ranking.py --lut lut.json ... --device cuda --jobs 8
+    .venv/bin/python bench/spos_ranking.py ... --searcher '' --json pool.json  # the pool only
+    .venv/bin/python bench/spos_ranking.py ... --searcher enas,oneshot --reuse pool.json \\
+        --set-of spos:population=20 --epochs-of oneshot=6
 """
 
 from __future__ import annotations
@@ -35,9 +41,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from search_vs_random import setting  # the same space, table and data from the same flags
 
-from searchers.algorithms.spos import SPOS
 from searchers.core.config import apply_sets
 from searchers.core.evaluate import accuracy
+from searchers.core.loop import Searcher
 from searchers.core.losses import HardTarget
 from searchers.core.window import WindowSampler
 from searchers.latency import LatencyTable
@@ -59,7 +65,7 @@ def pool(args: argparse.Namespace, table: LatencyTable) -> list[list[int]]:
     return out
 
 
-def plain_score(s: SPOS, cols: list[int]) -> float:
+def plain_score(s: Searcher, cols: list[int]) -> float:
     """Accuracy with the running statistics training left (no recalibration)."""
     batches = ((x.to(s.device), y.to(s.device)) for x, y in s.data.val.batches(256))
     s.net.eval()
@@ -71,25 +77,28 @@ def search_unit(args: argparse.Namespace, name: str) -> dict[str, Any]:
     t0 = time.perf_counter()
     _, table, data = setting(args)
     epochs = dict(e.split("=", 1) for e in args.epochs_of).get(name, args.epochs)
-    config = apply_sets(searcher_class(name).Config, [*args.set, f"epochs={epochs}"])
+    own = [kv.split(":", 1)[1] for kv in args.set_of if kv.split(":", 1)[0] == name]
+    config = apply_sets(searcher_class(name).Config, [*args.set, *own, f"epochs={epochs}"])
     hard = HardTarget.between(args.min_ms, args.max_ms)
     s = create_searcher(name, table=table, data=data, config=config, latency=hard,
                         device=args.device)  # fmt: skip
-    assert isinstance(s, SPOS)
     s.train_epochs(config.epochs, None, None)
     trained_s = time.perf_counter() - t0
     archs = pool(args, table)
     plain = [plain_score(s, c) for c in archs]  # first: recalibration overwrites the stats
     recal = [s.score(c) for c in archs]
+    t1 = time.perf_counter()
     result = s.finish()
-    gens = result.selection["generations"][1:]
+    gens = result.selection.get("generations", [])[1:]
     return {
         "searcher": name, "plain": plain, "recal": recal,
         "pick": list(table.names(result.columns)), "pick_ms": result.table_ms,
         "pick_val_acc": result.val_acc,
-        "curve": [[r["epoch"], r["train_loss"], r["sampled_acc"]] for r in result.history],
-        "train_s": trained_s, "generation_s": statistics.median(g["seconds"] for g in gens),
-        "evaluated": result.selection["evaluated"],
+        "curve": [[r["epoch"], r["train_loss"], r.get("sampled_acc", r.get("argmax_acc"))]
+                  for r in result.history],
+        "train_s": trained_s, "select_s": time.perf_counter() - t1,
+        "generation_s": statistics.median(g["seconds"] for g in gens) if gens else None,
+        "evaluated": result.selection.get("evaluated", len(result.selection["considered"])),
     }  # fmt: skip
 
 
@@ -121,6 +130,9 @@ def main() -> None:
         help="NAME=E: another count for one searcher (fairnas=30: SPOS's compute)",
     )
     ap.add_argument("--set", action="append", default=[], help="searcher option KEY=VALUE")
+    ap.add_argument(
+        "--set-of", action="append", default=[], help="NAME:KEY=VALUE, one searcher's option"
+    )
     ap.add_argument("--archs", type=int, default=12, help="random architectures (>= 10)")
     ap.add_argument("--random-seed", type=int, default=0)
     ap.add_argument("--dataset", default="digits")
@@ -134,7 +146,10 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     ap.add_argument("--reuse", type=Path, help="an earlier --json: its retrained accuracies")
     args = ap.parse_args()
-    names = args.searcher.split(",")
+    names = [n for n in args.searcher.split(",") if n]
+    for item in args.set_of:
+        if ":" not in item or item.split(":", 1)[0] not in names:
+            ap.error(f"--set-of {item}: expected NAME:KEY=VALUE with NAME in --searcher")
     if args.reuse and not args.reuse.exists():
         sys.exit(f"--reuse: no {args.reuse} (an earlier run's --json)")
     t0 = time.perf_counter()
@@ -216,7 +231,7 @@ def report(
               f"(p {s['p_recal']:.2f}), plain {s['tau_plain']:+.2f} (p {s['p_plain']:.2f}); "
               f"pick {r['pick_ms']:.4f} ms, "
               f"alone {s['pick_acc']:.3f}, rank {s['pick_rank']} of {len(archs) + 1}; supernet "
-              f"{r['train_s']:.0f} s, {r['generation_s']:.1f} s per generation, "
+              f"{r['train_s']:.0f} s, selection {r['select_s']:.0f} s, "
               f"{r['evaluated']} scored")  # fmt: skip
     print(f"wall {wall:.0f} s ({args.jobs} processes, {args.device})")
 

@@ -27,10 +27,18 @@ def epoch_line(row: dict[str, Any]) -> str:
         f"loss {row['train_loss']:.3f}",
         f"val acc {accs}",
     ]
-    if "sampled_ms" in row:  # train-then-search: no distribution, the paths drawn
+    if "fairness" in row:  # train-then-search: no distribution, the paths drawn
         parts.append(f"paths {row['sampled_ms']:.4f} ms  count spread {row['fairness']:.2f}")
+    elif "sampled_ms" in row:  # a controller (ENAS): the children it sampled
+        parts.append(f"children {row['sampled_ms']:.4f} ms  p entropy {row['entropy']:.2f}")
     else:
         parts += [f"p entropy {row['entropy']:.2f}", f"E[LAT] {row['expected_ms']:.4f} ms"]
+    if row.get("reward") is not None:
+        parts.append(f"reward {row['reward']:.3f}")
+    if row.get("inside") is not None:
+        parts.append(f"inside {row['inside']:.0%}")
+    if "drop_rate" in row:
+        parts.append(f"drop {row['drop_rate']:.2f} ({row['mean_paths']:.1f} paths a layer)")
     if "argmax_ms" in row:
         parts.append(f"argmax {row['argmax_ms']:.4f} ms")
     if "stage" in row:
@@ -38,7 +46,7 @@ def epoch_line(row: dict[str, Any]) -> str:
         parts.insert(1, f"stage {row['stage']} ({row['cells']} cells, {ops} ops per edge)")
     if "temperature" in row:
         parts.append(f"τ {row['temperature']:.2f}")
-    if "sampled_ms" not in row:
+    if "fairness" not in row:
         parts.append(f"λ {row['latency_weight']:.2f}")
     return "  ".join(parts)
 
@@ -183,6 +191,12 @@ def print_summary(console: Console, record: dict[str, Any]) -> None:
         t.add_row(
             f"test accuracy, retrained {retrained['epochs']} epochs",
             f"{retrained['test_acc']:.1%}",
+        )
+    for i, f in enumerate(record["selection"].get("finalists", [])):
+        t.add_row(
+            f"finalist {i + 1}{' (chosen)' if f['chosen'] else ''}",
+            f"{f['table_ms']:.4f} ms, shared {f['shared_val_acc']:.1%} → retrained val "
+            f"{f['retrained_val_acc']:.1%}, test {f['retrained_test_acc']:.1%}",
         )
     console.print(t)
     arch = record["arch"]

@@ -4,7 +4,8 @@ The accuracy a searched architecture is known by is that of the standalone child
 here: SGD (Nesterov momentum 0.9, weight decay 4e-5) with a cosine schedule on the train
 split, the last BN of each residual block starting at γ = 0 (Goyal et al., 2017); the
 test split read once at the end (the search-validation split, which the search read to
-choose, is only used to show the curve). Deterministic under `seed`
+choose, shows the curve, and `hwlat search --retrain-top` picks among its finalists by
+its last value). Deterministic under `seed`
 (torch's CPU kernels; the batch order is a function of the seed and the epoch).
 """
 

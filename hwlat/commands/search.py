@@ -34,6 +34,8 @@ from hwlat.commands.search_target import (
 from hwlat.commands.spaces import make_space
 from hwlat.end_to_end import measure_here, measure_on_device
 from hwlat.pareto import print_front, write_front
+from hwlat.search_finalists import NoFinalists, train_with
+from hwlat.search_finalists import retrain_top as retrain_finalists
 from hwlat.search_measure import measure_option
 from hwlat.search_report import export, print_summary, run_with_progress
 from searchers import data as datasets
@@ -44,6 +46,7 @@ from searchers.core.losses import LOSSES, HardTarget
 from searchers.registry import create_searcher, list_searchers, searcher_class
 from searchers.retrain import DEFAULT_LR, retrain
 from searchers.spaces import SearchSpace, list_spaces, space_class
+from searchers.spaces._chain import ChainSpace
 
 Opt = typer.Option
 
@@ -52,9 +55,9 @@ def search(
     searcher: Annotated[
         str,
         typer.Argument(
-            help="proxyless, proxyless-rl, fbnet, singlepath, spos, fairnas (chain spaces), "
-            "darts, gdas, pcdarts, pdarts (darts) or densenas (densenas); `hwlat search "
-            "NAME --help-options` lists its options"
+            help="proxyless, proxyless-rl, fbnet, singlepath, spos, fairnas, oneshot, smash, "
+            "enas (chain spaces), darts, gdas, pcdarts, pdarts, enas-cell (darts) or "
+            "densenas (densenas); `hwlat search NAME --help-options` lists its options"
         ),
     ],
     space_name: Annotated[
@@ -128,6 +131,15 @@ def search(
     allow_predicted: Annotated[bool, Opt("--allow-predicted")] = False,
     retrain_epochs: Annotated[int, Opt("--retrain-epochs", min=0)] = 8,
     retrain_lr: Annotated[float, Opt("--retrain-lr")] = DEFAULT_LR,
+    retrain_top: Annotated[
+        int,
+        Opt(
+            "--retrain-top",
+            min=1,
+            help="Train the K best-scored candidates and export the best by validation "
+            "accuracy (One-Shot, SMASH; searchers that score many).",
+        ),
+    ] = 1,
     checkpoint: Annotated[Path | None, Opt("--checkpoint", help="Save the search here.")] = None,
     resume: Annotated[bool, Opt("--resume", help="Continue from --checkpoint.")] = False,
     torch_device: Annotated[str, Opt("--torch-device", help="auto, cpu or cuda")] = "auto",
@@ -158,6 +170,11 @@ def search(
         fail("give the table with either --device NAME (service) or --lut FILE")
     if calibrated and device is None:
         fail("--calibrated-target needs --device (the calibration lives in the service)")
+    if retrain_top > 1 and retrain_epochs < 1:
+        fail("--retrain-top: needs --retrain-epochs >= 1 (the finalists are chosen by training)")
+    if retrain_top > 1 and not issubclass(space_class(space_name), ChainSpace):
+        fail(f"--retrain-top: {space_name} is not a chain space; its searchers export one "
+             "architecture (drop --retrain-top)")  # fmt: skip
     if resume and checkpoint is None:
         fail("--resume needs --checkpoint DIR (where the search was saved)")
     if resume and checkpoint is not None and not Checkpoint(checkpoint).exists():
@@ -198,11 +215,24 @@ def search(
             s.resume(saved)
             console.print(f"resumed from {saved.path} at epoch {s.epoch + 1}, step {s.step}")
         result = run_with_progress(s, console, saved)
+        trained = None
+        if retrain_top > 1:
+            train = train_with(s, retrain_epochs, retrain_lr, config.seed, run_on)
+            with console.status(f"training the top {retrain_top} from scratch...") as st:
+
+                def done(i: int, n: int) -> None:
+                    st.update(f"trained {i} of {n} finalists from scratch...")
+
+                try:
+                    result, trained = retrain_finalists(s, result, retrain_top, train, done)
+                except NoFinalists as e:  # the search is done: keep it, retrain it alone
+                    console.print(f"[yellow]{e}; retraining the result alone[/]")
         record = export(s, result, table, latency, c if device else None, device)
         record["target"]["end_to_end" if max_ms is None else "window"] = mapped
-        with console.status(f"training the result from scratch ({retrain_epochs} epochs)..."):
-            trained = retrain(space, record["arch"], data, retrain_epochs, retrain_lr, config.seed,
-                              run_on)  # fmt: skip
+        if trained is None:
+            with console.status(f"training the result from scratch ({retrain_epochs} epochs)..."):
+                trained = retrain(space, record["arch"], data, retrain_epochs, retrain_lr,
+                                  config.seed, run_on)  # fmt: skip
         record["retrain"] = trained.to_json()
         elsewhere = imported(table)
         if verify and elsewhere:

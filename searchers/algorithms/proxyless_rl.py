@@ -31,6 +31,8 @@ answer is cached per architecture (kept in checkpoints, so a resume measures not
 twice). The hard target stays a table constraint: the dual step and the final repair
 read the table sum, while the reward's penalty compares the measured LAT with the same
 target, so the two agree only where the table sum predicts the measurement.
+
+The reward, the baseline and the batch accuracy are core/reinforce.py's (shared with ENAS).
 """
 
 from __future__ import annotations
@@ -46,7 +48,8 @@ import torch.nn.functional as F
 from searchers.algorithms.proxyless import ProxylessNAS
 from searchers.core.arch import Alpha
 from searchers.core.config import SearchConfig, option
-from searchers.core.losses import LatencyLoss, SoftLatency
+from searchers.core.losses import LatencyLoss
+from searchers.core.reinforce import Baseline, Reward, batch_accuracy, check_latency
 from searchers.data import Data
 from searchers.latency import LatencyTable
 from searchers.registry import register_searcher
@@ -129,13 +132,11 @@ class ProxylessRL(ProxylessNAS):
                 "latency=measured: pass measure= (columns per architecture -> end-to-end "
                 "ms each; `hwlat search` builds it from --device or --lut)"
             )
-        if isinstance(latency, SoftLatency) and latency.target_ms is None:
-            raise ValueError(
-                "proxyless-rl: the soft reward acc·(LAT/T)^w needs a target T (--target-ms)"
-            )
+        check_latency(self.name, latency)
         self.measure = measure
         self.measured: dict[tuple[int, ...], float] = {}  # end-to-end ms per architecture
-        self.baseline: float | None = None
+        self.ema = Baseline(self.config.baseline_decay)
+        self.shaped = Reward(latency, self.config.latency_exponent, "lagrangian")
         self.reward_sum, self.reward_n = 0.0, 0  # this epoch's, for its record
 
     def arch_step(self, train: Batch, val: Batch) -> None:
@@ -147,29 +148,23 @@ class ProxylessRL(ProxylessNAS):
             self.reward(self.batch_accuracy(c, x, y), ms)
             for c, ms in zip(columns, lats, strict=True)
         ]
-        mean = sum(rewards) / len(rewards)
-        b = mean if self.baseline is None else self.baseline
+        b = self.ema.use(sum(rewards) / len(rewards))
         assert isinstance(self.arch, Alpha), "proxyless-rl learns per-decision logits"
         self.apply_arch_grads([-reinforce_grad(self.arch, picks, rewards, b)])  # ascent
-        decay = self.config.baseline_decay
-        self.baseline = decay * b + (1 - decay) * mean
         self.reward_sum += sum(rewards)
         self.reward_n += len(rewards)
 
-    @torch.no_grad()
+    @property
+    def baseline(self) -> float | None:
+        return self.ema.value
+
     def batch_accuracy(self, columns: Sequence[int], x: torch.Tensor, y: torch.Tensor) -> float:
-        """Accuracy of one architecture on a batch with the shared weights, in train mode
-        (BN on the batch's statistics) as the weight steps run it."""
-        out = self.forward(x, self.plan_for(columns))
-        return float((out.argmax(dim=1) == y).float().mean())
+        """Accuracy of one architecture on a batch, train-mode BN (core/reinforce.py)."""
+        return batch_accuracy(self.forward, self.plan_for(columns), x, y)
 
     def reward(self, acc: float, lat_ms: float) -> float:
-        if self.hard is not None:  # the same augmented Lagrangian the other searchers use
-            return acc - float(self.hard(torch.tensor(0.0), torch.tensor(lat_ms)))
-        if self.latency is None:
-            return acc
-        assert isinstance(self.latency, SoftLatency) and self.latency.target_ms is not None
-        return acc * (lat_ms / self.latency.target_ms) ** self.config.latency_exponent
+        """core/reinforce.py's shaping; a hard target: the augmented Lagrangian."""
+        return self.shaped(acc, lat_ms)
 
     def latencies(self, columns: Sequence[Sequence[int]]) -> list[float]:
         """LAT per architecture: the table sum, or the measurement (new ones in one call)."""
@@ -202,5 +197,5 @@ class ProxylessRL(ProxylessNAS):
         self.measured = {
             tuple(int(c) for c in row[:-1]): float(row[-1]) for row in state["measured"]
         }
-        self.baseline = state["baseline"]
+        self.ema.value = state["baseline"]
         self.reward_sum, self.reward_n = state["rewards"]

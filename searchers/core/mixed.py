@@ -11,9 +11,17 @@ other. The modes, and who uses them:
 | `Gates(paths, s, g)` | o_s(x), s sampled; ∂L/∂g_j all j | one path (+recompute) | ProxylessNAS |
 | `HardGumbel(i, w)` | w_i·o_i(x), w one-hot straight-through | one path | GDAS, FBNet `hard` |
 | `Partial(w, k)` | Σ_i w_i·o_i on 1/k of the channels, the rest bypass | 1/k | PC-DARTS |
+| `Paths(idx)` | mean of o_i(x) over the kept i in idx | the kept paths | One-Shot |
 
 Indices are into the op's legal candidates (`paths`), in table-column order
 (`columns[i]` is candidate i's column in the latency table).
+
+`Paths` is One-Shot's path dropout (Bender et al. 2018): the candidates that survived
+the drop run and their outputs are averaged. The paper *sums* the kept ops, inside a
+cell whose residual lies outside the ops; here every chain candidate carries its own
+residual (an MBConv adds x, `zero` is the identity), so a sum would scale the identity
+by the number of kept paths; the mean keeps one path's scale (x + mean of the branches),
+and one kept index is exactly `Single(i)`.
 """
 
 from __future__ import annotations
@@ -62,7 +70,12 @@ class Partial:
     k: int  # 1/k of the channels go through the candidates
 
 
-Mode = Single | Weighted | Gates | HardGumbel | Partial
+@dataclass(frozen=True)
+class Paths:
+    indices: tuple[int, ...]  # the kept candidates: their outputs are averaged, not summed
+
+
+Mode = Single | Weighted | Gates | HardGumbel | Partial | Paths
 
 
 class _GatedPaths(torch.autograd.Function):
@@ -123,6 +136,8 @@ class MixedOp(nn.Module):
                 return w[i] * self.candidates[i](x)
             case Partial():
                 return self._partial(x, mode)
+            case Paths(indices=kept):
+                return self._paths(x, kept)
         raise TypeError(f"{self.name}: unknown mode {mode!r}")
 
     def _run(self, i: int, x: torch.Tensor, skip_drop: float) -> torch.Tensor:
@@ -130,6 +145,16 @@ class MixedOp(nn.Module):
         if skip_drop > 0 and self.identity[i]:  # P-DARTS: skip-connect cannot win by default
             out = F.dropout(out, skip_drop, self.training)
         return out
+
+    def _paths(self, x: torch.Tensor, kept: tuple[int, ...]) -> torch.Tensor:
+        """The mean of the kept candidates' outputs (the paper's sum would scale the
+        residual each candidate carries by len(kept))."""
+        if not kept:
+            raise ValueError(f"{self.name}: Paths needs at least one candidate")
+        out: torch.Tensor = self.candidates[kept[0]](x)
+        for i in kept[1:]:
+            out = out + self.candidates[i](x)
+        return out / len(kept) if len(kept) > 1 else out  # one path: exactly Single(i)
 
     def _partial(self, x: torch.Tensor, mode: Partial) -> torch.Tensor:
         """PC-DARTS: 1/k of the channels through the weighted candidates, the others

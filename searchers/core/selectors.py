@@ -21,6 +21,7 @@ the repair of the last draw.
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -148,15 +149,25 @@ class SampleSelector(Selector):
 
 
 class RandomSelector(Selector):
+    """The best of n random architectures inside the constraint (the fastest of equals,
+    as the evolution), with the top k rows, the Pareto front and the seconds it took."""
+
     name = "random"
 
-    def __init__(self, n: int = 50):
-        self.n = n
+    def __init__(self, n: int = 50, topk: int = 10):
+        self.n, self.topk = n, topk
 
     def select(self, ctx: SelectContext) -> Selection:
+        started = time.perf_counter()
         pool = [ctx.random(ctx.gen) for _ in range(self.n)]
         sel = self._best(ctx, pool, f"best of {self.n} random")
-        sel.details = {"pareto": pareto_front(sel.considered)}
+        sel.columns = top_rows(sel.considered, 1)[0]["columns"]  # ties: the fastest
+        sel.details = {
+            "pareto": pareto_front(sel.considered),
+            "topk": top_rows(sel.considered, self.topk),
+            "evaluated": len(sel.considered),
+            "seconds": round(time.perf_counter() - started, 2),
+        }
         return sel
 
 

@@ -24,6 +24,8 @@ SMALL: dict[str, dict[str, object]] = {
     "pdarts": {"stages": "3,4", "ops": "8,4", "skip_dropout": "0.1,0.3"},
     "spos": EVOLUTION,
     "fairnas": EVOLUTION,
+    "oneshot": {"random_archs": 8},
+    "smash": {"random_archs": 8},
 }
 
 

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from searchers.core.memory import step_memory
-from searchers.core.mixed import Gates, HardGumbel, MixedOp, Partial, Single, Weighted
+from searchers.core.mixed import Gates, HardGumbel, MixedOp, Partial, Paths, Single, Weighted
 from searchers.core.supernet import ChainSupernet
 from searchers.spaces import SearchSpace, create_space
 
@@ -119,3 +119,18 @@ def test_partial_channels_keep_the_shape_and_mix_both_parts() -> None:
     assert torch.allclose(out[:, 1::2], x[:, 4:])  # the bypassed half, interleaved
     with pytest.raises(ValueError, match="built for 1/2"):
         mixed(x, Partial(w, 4))
+
+
+def test_paths_runs_the_mean_of_the_kept_candidates_and_one_path_is_single(
+    layer_and_input: tuple[MixedOp, torch.Tensor],
+) -> None:
+    mixed, x = layer_and_input
+    kept = (0, 2, 5)
+    want = sum(mixed.candidates[i](x) for i in kept) / 3  # the mean, not the paper's sum
+    out = mixed(x, Paths(kept))
+    assert torch.allclose(out, want)
+    assert not torch.allclose(out, sum(mixed.candidates[i](x) for i in kept))
+    for i in range(len(mixed.candidates)):
+        assert torch.equal(mixed(x, Paths((i,))), mixed(x, Single(i)))  # bit for bit
+    with pytest.raises(ValueError, match="at least one candidate"):
+        mixed(x, Paths(()))

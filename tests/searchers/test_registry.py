@@ -101,8 +101,8 @@ def _figures(result: SearchResult) -> list[dict[str, object]]:
 
 def test_registry_names_and_errors(tiny_table: LatencyTable, tiny_data: Data) -> None:
     assert {"proxyless", "fbnet"} <= set(list_searchers())
-    with pytest.raises(ValueError, match="searcher: unknown searcher 'enas'"):
-        create_searcher("enas")
+    with pytest.raises(ValueError, match="searcher: unknown searcher 'nasnet'"):
+        create_searcher("nasnet")
     with pytest.raises(ValueError, match="takes a ProxylessConfig"):
         create_searcher(
             "proxyless",

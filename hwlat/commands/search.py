@@ -36,6 +36,7 @@ from hwlat.end_to_end import measure_here, measure_on_device
 from hwlat.pareto import print_front, write_front
 from hwlat.search_finalists import NoFinalists, train_with
 from hwlat.search_finalists import retrain_top as retrain_finalists
+from hwlat.search_launch import alone_after_search, join_or_launch
 from hwlat.search_measure import measure_option
 from hwlat.search_report import export, print_summary, run_with_progress
 from searchers import data as datasets
@@ -143,6 +144,14 @@ def search(
     checkpoint: Annotated[Path | None, Opt("--checkpoint", help="Save the search here.")] = None,
     resume: Annotated[bool, Opt("--resume", help="Continue from --checkpoint.")] = False,
     torch_device: Annotated[str, Opt("--torch-device", help="auto, cpu or cuda")] = "auto",
+    nproc: Annotated[
+        int,
+        Opt(
+            "--nproc",
+            min=1,
+            help="Search on N processes, the batch split over them (torchrun: its count).",
+        ),
+    ] = 1,
     verify: Annotated[bool, Opt("--verify/--no-verify")] = True,
     runtime: Annotated[str | None, Opt("--runtime", help="With --lut.")] = None,
     out: Annotated[
@@ -154,6 +163,7 @@ def search(
     token: Token = None,
 ) -> None:
     """Search an architecture that meets a latency target on a device."""
+    args = dict(locals())  # the command as given, for the ranks `--nproc` starts
     if searcher not in list_searchers():
         fail(f"searcher: one of {', '.join(list_searchers())}, got {searcher!r}")
     cls = searcher_class(searcher)
@@ -185,6 +195,10 @@ def search(
         if resolution is None:
             fail(f"--table-resolution: pass -r R too (the size to train {dataset} at)")
     run_on = _torch_device(torch_device)
+    ranks = join_or_launch(search, args, nproc, batch_size, run_on)
+    if ranks is None:  # the N processes started here ran the search
+        return
+    run_on = ranks.device(run_on)
     space = make_space(space_name, resolution, width, None, space_opts)
     cls.check_space(space)
     data = datasets.load(dataset, space.resolution, batch_size, data_seed, data_limit)
@@ -193,7 +207,7 @@ def search(
     if table_resolution is not None or table_classes is not None:
         deploy = make_space(space_name, table_resolution or space.resolution, width,
                             table_classes or file_classes(lut, lut_format), space_opts)  # fmt: skip
-    console = Console(stderr=True)
+    console = Console(stderr=True, quiet=ranks.rank > 0)  # rank 0 speaks for all
     with client(server, admin_token, token) as c:
         table = load_table(space, deploy, c, device, lut, lut_format)
         cls.usable_table(table).check(allow_predicted)  # the cells the searcher reads
@@ -215,6 +229,8 @@ def search(
             s.resume(saved)
             console.print(f"resumed from {saved.path} at epoch {s.epoch + 1}, step {s.step}")
         result = run_with_progress(s, console, saved)
+        if not alone_after_search(s, ranks):  # N ranks: rank 0 goes on alone
+            return
         trained = None
         if retrain_top > 1:
             train = train_with(s, retrain_epochs, retrain_lr, config.seed, run_on)

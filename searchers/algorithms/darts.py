@@ -85,6 +85,7 @@ class DARTS(CellSearcher):
             lambda: self.train_loss(train),
             lambda: self.arch_loss(val),
             xi,
+            reduce=self.dist.average,  # N ranks: every gradient the global batch's
         )
         self.apply_arch_grads(grads)
 

@@ -56,7 +56,7 @@ from searchers.core.reinforce import (
     Draw,
     Reinforce,
     Reward,
-    batch_accuracy,
+    batch_accuracies,
     check_latency,
     policy_grads,
 )
@@ -164,7 +164,7 @@ class EnasSearch(Searcher):
     def arch_step(self, train: Batch, val: Batch) -> None:
         x, y = val
         draws = [self.draw() for _ in range(self.options.samples)]
-        accs = [batch_accuracy(self.forward, d.plan, x, y) for d in draws]
+        accs = batch_accuracies(self.forward, [d.plan for d in draws], x, y, self.dist)
         for d in draws:
             self.rl.note(d.lat_ms)
         loss = self.rl.loss(draws, accs)

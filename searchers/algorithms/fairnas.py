@@ -24,7 +24,6 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from searchers.algorithms.spos import SPOS, OneShotConfig
 from searchers.core.arch import ArchParams, Fair
@@ -70,7 +69,5 @@ class FairNAS(SPOS):
             (loss * scale).backward()  # the m gradients accumulate in .grad
             total += float(loss.detach())
             self.count(cols, keep)
-        if self.config.grad_clip:
-            nn.utils.clip_grad_norm_(self.net.parameters(), self.config.grad_clip)
-        self.w_opt.step()
+        self.step_weights()
         return total / len(paths)

@@ -54,7 +54,6 @@ from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from searchers.algorithms.spos import SPOS, OneShotConfig
 from searchers.core.config import option
@@ -114,6 +113,11 @@ class OneShot(SPOS):
                 f"ghost_batch: {g} leaves a chunk of one example from batches of "
                 f"{self.data.batch_size} (BN needs 2); pick another ghost_batch"
             )
+        if g and self.dist.active:  # each chunk would need its own draw on its own rank
+            raise ValueError(
+                f"ghost_batch: ghost BN runs on one process only; drop --nproc or set "
+                f"ghost_batch=0 (got {g} with {self.dist.world} processes)"
+            )
         self.kept = [0.0, 0.0]  # this epoch: Σ mean kept paths per layer, draws
 
     # --- training -----------------------------------------------------------------------
@@ -155,9 +159,7 @@ class OneShot(SPOS):
             loss = F.cross_entropy(self.forward(xs, self.weight_plan(warmup)), ys) * (len(xs) / n)
             loss.backward()
             total += float(loss.detach())
-        if self.config.grad_clip:
-            nn.utils.clip_grad_norm_(self.net.parameters(), self.config.grad_clip)
-        self.w_opt.step()
+        self.step_weights()
         return total
 
     # --- per epoch and after ----------------------------------------------------------

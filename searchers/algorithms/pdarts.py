@@ -149,9 +149,12 @@ class PDARTS(DARTS):
         """A fresh supernet of the stage's depth on the kept ops, fresh α and optimisers."""
         self.stage, self.keep = stage, keep
         torch.manual_seed(self.config.seed + 1000 * stage)
-        self.net = self.build_supernet().to(self.device)
+        net = self.new_supernet()
+        assert isinstance(net, CellSupernet)  # build_supernet
+        self.net = net
         self.init_weights()
         self.arch = self.build_arch().to(self.device)
+        self.share_start()
         self.setup_optimizers()
 
     def epoch_record(self, warmup: bool, seconds: float) -> dict[str, Any]:

@@ -49,7 +49,13 @@ from searchers.algorithms.proxyless import ProxylessNAS
 from searchers.core.arch import Alpha
 from searchers.core.config import SearchConfig, option
 from searchers.core.losses import LatencyLoss
-from searchers.core.reinforce import Baseline, Reward, batch_accuracy, check_latency
+from searchers.core.reinforce import (
+    Baseline,
+    Reward,
+    batch_accuracies,
+    batch_accuracy,
+    check_latency,
+)
 from searchers.data import Data
 from searchers.latency import LatencyTable
 from searchers.registry import register_searcher
@@ -132,6 +138,11 @@ class ProxylessRL(ProxylessNAS):
                 "latency=measured: pass measure= (columns per architecture -> end-to-end "
                 "ms each; `hwlat search` builds it from --device or --lut)"
             )
+        if self.config.latency == "measured" and self.dist.active:
+            raise ValueError(
+                f"latency=measured: measuring on the device runs in one process; drop --nproc "
+                f"(got {self.dist.world} processes) or use latency=table"
+            )
         check_latency(self.name, latency)
         self.measure = measure
         self.measured: dict[tuple[int, ...], float] = {}  # end-to-end ms per architecture
@@ -144,10 +155,8 @@ class ProxylessRL(ProxylessNAS):
         picks = [self.arch.sample(self.gen) for _ in range(self.config.samples)]
         columns = [self.arch.to_layers(p) for p in picks]
         lats = self.latencies(columns)
-        rewards = [
-            self.reward(self.batch_accuracy(c, x, y), ms)
-            for c, ms in zip(columns, lats, strict=True)
-        ]
+        accs = self.accuracies(columns, x, y)
+        rewards = [self.reward(acc, ms) for acc, ms in zip(accs, lats, strict=True)]
         b = self.ema.use(sum(rewards) / len(rewards))
         assert isinstance(self.arch, Alpha), "proxyless-rl learns per-decision logits"
         self.apply_arch_grads([-reinforce_grad(self.arch, picks, rewards, b)])  # ascent
@@ -161,6 +170,14 @@ class ProxylessRL(ProxylessNAS):
     def batch_accuracy(self, columns: Sequence[int], x: torch.Tensor, y: torch.Tensor) -> float:
         """Accuracy of one architecture on a batch, train-mode BN (core/reinforce.py)."""
         return batch_accuracy(self.forward, self.plan_for(columns), x, y)
+
+    def accuracies(self, columns: Sequence[Sequence[int]], x: torch.Tensor,
+                   y: torch.Tensor) -> list[float]:  # fmt: skip
+        """`batch_accuracy` of each; on N ranks over the global batch (counts summed)."""
+        if not self.dist.active:
+            return [self.batch_accuracy(c, x, y) for c in columns]
+        plans = [self.plan_for(c) for c in columns]
+        return batch_accuracies(self.forward, plans, x, y, self.dist)
 
     def reward(self, acc: float, lat_ms: float) -> float:
         """core/reinforce.py's shaping; a hard target: the augmented Lagrangian."""

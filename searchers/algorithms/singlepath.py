@@ -161,9 +161,8 @@ class SinglePathNAS(Searcher):
         assert self.a_opt is not None  # Thresholds are learnable
         self.a_opt.zero_grad(set_to_none=True)
         loss.backward()
-        if self.config.grad_clip:
-            nn.utils.clip_grad_norm_(self.net.parameters(), self.config.grad_clip)
-        self.w_opt.step()
+        self.dist.average_grads(self.arch_params())  # N ranks: the global batch's gradient
+        self.step_weights()
         self.a_opt.step()
         return float(loss.detach())
 

@@ -47,9 +47,11 @@ def accuracy(
     plan: Sequence[Any],
     batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
     calibration: Iterable[tuple[torch.Tensor, torch.Tensor]] | None = None,
+    totals: Callable[[int, int], tuple[int, int]] | None = None,
 ) -> float:
     """Top-1 accuracy of `plan` on `batches`, after BN recalibration on `calibration`
-    (none: batch statistics). The supernet is left in train mode."""
+    (none: batch statistics). The supernet is left in train mode. `totals` turns this
+    process's (correct, seen) into the run's (N ranks: summed over their batches)."""
     if calibration is not None:
         recalibrate_bn(net, forward, plan, calibration)
         net.eval()
@@ -60,4 +62,6 @@ def accuracy(
             total += len(y)
     finally:
         net.train()
+    if totals is not None:
+        correct, total = totals(correct, total)
     return correct / max(total, 1)

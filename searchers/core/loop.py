@@ -20,6 +20,7 @@ the final `test_acc` of the result, reported and never used to choose.
 
 from __future__ import annotations
 
+import itertools
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -33,6 +34,7 @@ from torch import nn
 from searchers.core.arch import Alpha, ArchParams
 from searchers.core.checkpoint import Checkpoint, run_key
 from searchers.core.config import SearchConfig
+from searchers.core.distributed import Dist, local_batchnorm, sync_batchnorm, unsharded
 from searchers.core.evaluate import accuracy
 from searchers.core.init import share_candidate_init, zero_residual_bn
 from searchers.core.losses import HardTarget, LatencyLoss
@@ -87,10 +89,13 @@ class Searcher(ABC):
         self.table, self.data, self.config, self.latency = table, data, config, latency
         self.space, self.device = table.space, torch.device(device)
         self.hard = latency if isinstance(latency, HardTarget) else None
+        self.dist = Dist.current()  # N ranks: one global batch in N shards (distributed.py)
+        self.dist.check_batch(data.batch_size)
         torch.manual_seed(config.seed)
-        self.net = self.build_supernet().to(self.device)
+        self.net = self.new_supernet()
         self.init_weights()
         self.arch = self.build_arch().to(self.device)
+        self.share_start()
         self.gen = torch.Generator().manual_seed(config.seed + 1)
         self.setup_optimizers()
         self.epoch = self.step = self.val_index = 0
@@ -99,6 +104,7 @@ class Searcher(ABC):
         self.select_progress: Progress | None = None  # per generation of an evolution
         calib = data.train.batches(data.batch_size, epoch_seed(config.seed, 0, 2), drop_last=True)
         self.calibration = [b for _, b in zip(range(config.bn_calib_batches), calib, strict=False)]
+        self.dist.same_object("run (searcher, config, space, table, data)", self.key())
 
     @classmethod
     def usable_table(cls, table: LatencyTable) -> LatencyTable:
@@ -143,6 +149,18 @@ class Searcher(ABC):
     def build_supernet(self) -> Supernet:
         return ChainSupernet(self.space)
 
+    def new_supernet(self) -> Supernet:
+        """`build_supernet` on the run's device; on N ranks its BN over the global batch."""
+        net = self.build_supernet()
+        if self.dist.active:
+            sync_batchnorm(net)
+        return net.to(self.device)
+
+    def share_start(self) -> None:
+        """Rank 0's initial weights, BN statistics and architecture on every rank (they
+        are seeded alike; this makes it a guarantee, as DDP does)."""
+        self.dist.broadcast_([*self.net.state_dict().values(), *self.arch.state_dict().values()])
+
     def build_arch(self) -> ArchParams:
         return Alpha(self.net.mask(), self.net.layer_of())
 
@@ -183,10 +201,16 @@ class Searcher(ABC):
         loss = F.cross_entropy(self.forward(x, self.weight_plan(warmup)), y)
         self.w_opt.zero_grad(set_to_none=True)
         loss.backward()
+        self.step_weights()
+        return float(loss.detach())
+
+    def step_weights(self) -> None:
+        """The weights' step on the gradients in `.grad`: on N ranks averaged first (each
+        holds its shard's), then clipped, so the step is the global batch's."""
+        self.dist.average_grads(self.net.parameters())
         if self.config.grad_clip:
             nn.utils.clip_grad_norm_(self.net.parameters(), self.config.grad_clip)
         self.w_opt.step()
-        return float(loss.detach())
 
     def arch_update(self, loss: torch.Tensor) -> None:
         """Architecture gradients only: no weight gradient is computed and thrown away."""
@@ -200,7 +224,7 @@ class Searcher(ABC):
     def apply_arch_grads(self, grads: Sequence[torch.Tensor | None]) -> None:
         """One architecture optimiser step with these gradients (`arch_params` order)."""
         assert self.a_opt is not None, "arch_update needs learnable architecture parameters"
-        for p, g in zip(self.arch_params(), grads, strict=True):
+        for p, g in zip(self.arch_params(), self.dist.average(grads), strict=True):
             p.grad = g
         self.a_opt.step()
 
@@ -225,10 +249,18 @@ class Searcher(ABC):
 
     def plan_accuracy(self, plan: Sequence[Mode | None], split: str = "val") -> float:
         """Accuracy of the supernet run by `plan` on a split, BN re-estimated on it first."""
-        part = self.data.val if split == "val" else self.data.test
-        batches = ((x.to(self.device), y.to(self.device)) for x, y in part.batches(256))
-        calib = [(x.to(self.device), y) for x, y in self.calibration] or None
-        return accuracy(self.net, self.forward, plan, batches, calib)
+        part, d, dev = self.data.val if split == "val" else self.data.test, self.dist, self.device
+        if not (d.active and self.calibration):  # one process, or BN on batch statistics:
+            with unsharded():  # every rank scores the whole split
+                batches = ((x.to(dev), y.to(dev)) for x, y in part.batches(256))
+                calib = [(x.to(dev), y) for x, y in self.calibration] or None
+                return accuracy(self.net, self.forward, plan, batches, calib)
+        # N ranks: BN re-estimated on the global calibration batches (shards, synced BN),
+        # then every rank scores whole batches, round robin, and the counts are summed
+        calib = [(x.to(dev), y) for x, y in (d.shard(*b) for b in self.calibration)]
+        mine = itertools.islice(part.batches(256), d.rank, None, d.world)
+        batches = ((x.to(dev), y.to(dev)) for x, y in mine)
+        return accuracy(self.net, self.forward, plan, batches, calib, d.sum_counts)
 
     def val_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The next search-validation batch: a seeded order per pass, so the k-th batch
@@ -238,7 +270,7 @@ class Searcher(ABC):
         pass_, j = divmod(self.val_index, n)
         self.val_index += 1
         order = val.batches(bs, epoch_seed(self.config.seed, pass_, 1), drop_last=True)
-        x, y = next(b for i, b in enumerate(order) if i == j)
+        x, y = self.dist.shard(*next(b for i, b in enumerate(order) if i == j))
         return x.to(self.device), y.to(self.device)
 
     def exported_ms(self) -> float:
@@ -275,20 +307,22 @@ class Searcher(ABC):
             for i, (x, y) in enumerate(self.data.train_batches(c.seed, self.epoch)):
                 if i < self.step:
                     continue  # resumed mid-epoch: these steps are done
+                x, y = self.dist.shard(x, y)  # this rank's rows (all of them on one process)
                 x, y = x.to(self.device), y.to(self.device)
-                self.loss_sum += self.weight_step(x, y, warmup)
+                self.loss_sum += self.dist.mean(self.weight_step(x, y, warmup))
                 self.w_sched.step()
                 if not warmup and self.a_opt is not None and (i + 1) % c.arch_every == 0:
                     self.arch_step((x, y), self.val_batch())
                     self.after_arch_step()
                 self.step = i + 1
                 if checkpoint and self.step % c.checkpoint_every == 0:
-                    checkpoint.save(self.state())
+                    self.save(checkpoint)
+            self.check_ranks(f"after epoch {self.epoch + 1}")
             row = self.epoch_record(warmup, time.perf_counter() - started)
             self.history.append(row)
             self.epoch, self.step, self.loss_sum = self.epoch + 1, 0, 0.0
             if checkpoint:
-                checkpoint.save(self.state())
+                self.save(checkpoint)
             if progress:
                 progress(row)
 
@@ -386,7 +420,28 @@ class Searcher(ABC):
         }
 
     def resume(self, checkpoint: Checkpoint) -> None:
+        """Every rank loads the same file; none goes on (and rank 0 overwrites it) before
+        all have."""
         self.load_state(checkpoint.load(self.key()))
+        self.dist.barrier()
+
+    def save(self, checkpoint: Checkpoint) -> None:
+        """Rank 0 writes: the state is the same on every rank."""
+        if self.dist.rank == 0:
+            checkpoint.save(self.state())
+
+    # --- N ranks -----------------------------------------------------------------------
+    def check_ranks(self, when: str) -> None:
+        """Weights, BN statistics, architecture and λ bit-identical on every rank, or stop."""
+        lam = torch.tensor([self.latency.weight() if self.latency else 0.0], dtype=torch.float64)
+        tensors = [*self.net.state_dict().values(), *self.arch.state_dict().values(), lam]
+        self.dist.check_same(f"{when}: weights, architecture or λ", tensors)
+
+    def leave_group(self) -> None:
+        """Go on as one process (rank 0 after the search: finalists, export): plain BN,
+        whole batches. The process group can be destroyed after."""
+        local_batchnorm(self.net)
+        self.dist = Dist()
 
     def load_state(self, s: dict[str, Any]) -> None:
         self.net.load_state_dict(s["net"])

@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from profiler.ops import OpSpec
+from searchers.core.distributed import dropout
 from searchers.core.sliced import build_candidates
 from searchers.spaces.base import Layer
 
@@ -143,7 +144,7 @@ class MixedOp(nn.Module):
     def _run(self, i: int, x: torch.Tensor, skip_drop: float) -> torch.Tensor:
         out = self.candidates[i](x)
         if skip_drop > 0 and self.identity[i]:  # P-DARTS: skip-connect cannot win by default
-            out = F.dropout(out, skip_drop, self.training)
+            out = dropout(out, skip_drop, self.training)  # N ranks: the global batch's mask
         return out
 
     def _paths(self, x: torch.Tensor, kept: tuple[int, ...]) -> torch.Tensor:

@@ -33,6 +33,7 @@ from typing import Any, Literal, NamedTuple
 import torch
 from torch import nn
 
+from searchers.core.distributed import Dist
 from searchers.core.losses import HardTarget, LatencyLoss, SoftLatency
 from searchers.core.mixed import Mode
 
@@ -77,6 +78,19 @@ def batch_accuracy(forward: Forward, plan: Sequence[Mode | None], x: torch.Tenso
     batch's statistics) as the weight steps run it."""
     out = forward(x, plan)
     return float((out.argmax(dim=1) == y).float().mean())
+
+
+@torch.no_grad()
+def batch_accuracies(forward: Forward, plans: Sequence[Sequence[Mode | None]], x: torch.Tensor,
+                     y: torch.Tensor, dist: Dist) -> list[float]:  # fmt: skip
+    """`batch_accuracy` of each plan on the global batch whose shard this rank holds: the
+    correct counts summed over the ranks (BN synced, so each row is scored as on one
+    process), divided in float32 as one process's mean is."""
+    if not dist.active:
+        return [batch_accuracy(forward, p, x, y) for p in plans]
+    correct = [int((forward(x, p).argmax(dim=1) == y).sum()) for p in plans]
+    total = dist.sum(torch.tensor([*correct, len(y)], dtype=torch.float32))
+    return [float(c / total[-1]) for c in total[:-1]]
 
 
 @dataclass

@@ -43,6 +43,7 @@ from torch import nn
 
 from profiler.blocks import ShuffleUnit, build_module
 from profiler.ops import OpSpec
+from searchers.core.distributed import SyncBatchNorm2d, sharding, sync_batch_norm
 
 SLICEABLE = ("shuffle", "xception")
 
@@ -125,6 +126,8 @@ def _parts(block: nn.Module) -> tuple[nn.Conv2d, nn.BatchNorm2d, nn.Module]:
 def _batch_norm(bn: nn.BatchNorm2d, x: torch.Tensor, training: bool) -> torch.Tensor:
     """`bn(x)` on its first x.shape[1] channels, as nn.BatchNorm2d.forward does it: the
     running statistics of those channels update in place through the slices."""
+    if training and type(bn) is SyncBatchNorm2d and sharding():  # N ranks: global statistics
+        return sync_batch_norm(bn, x)
     c = x.shape[1]
     momentum = 0.0 if bn.momentum is None else bn.momentum
     if training and bn.track_running_stats and bn.num_batches_tracked is not None:

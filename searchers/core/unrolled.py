@@ -24,10 +24,13 @@ from collections.abc import Callable, Sequence
 import torch
 
 Loss = Callable[[], torch.Tensor]
+Reduce = Callable[[Sequence[torch.Tensor | None]], list[torch.Tensor | None]]
 
 
-def _grads(loss: torch.Tensor, params: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-    grads = torch.autograd.grad(loss, list(params), allow_unused=True)
+def _grads(
+    loss: torch.Tensor, params: Sequence[torch.Tensor], reduce: Reduce
+) -> list[torch.Tensor]:
+    grads = reduce(torch.autograd.grad(loss, list(params), allow_unused=True))
     return [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads, strict=True)]
 
 
@@ -51,25 +54,28 @@ def unrolled_arch_grads(
     val_loss: Loss,
     xi: float,
     r: float = 0.01,
+    reduce: Reduce = list,
 ) -> list[torch.Tensor]:
     """∇_α L_val(w − ξ∇_w L_train(w, α), α) by the finite-difference Hessian-vector
     product; the weights end where they started. `train_loss` and `val_loss` run a
-    forward pass with the current weights each time they are called."""
+    forward pass with the current weights each time they are called. `reduce` turns
+    each gradient into the global batch's (N ranks: the mean over them); every term is
+    linear in those, so the result is one process's."""
     weights = [w for w in weights if w.requires_grad]
     base = [w.detach().clone() for w in weights]
     try:
-        g_train = _grads(train_loss(), weights)
+        g_train = _grads(train_loss(), weights, reduce)
         _set(weights, base, (-xi, g_train))  # w'
-        grads = _grads(val_loss(), [*arch, *weights])
+        grads = _grads(val_loss(), [*arch, *weights], reduce)
         d_alpha, v = grads[: len(arch)], grads[len(arch) :]
         norm = torch.sqrt(sum((g.double() ** 2).sum() for g in v))  # type: ignore[arg-type]
         if not float(norm) > 0:  # the validation loss does not depend on the weights
             return d_alpha
         eps = r / float(norm)
         _set(weights, base, (eps, v))  # w + εv
-        g_plus = _grads(train_loss(), arch)
+        g_plus = _grads(train_loss(), arch, reduce)
         _set(weights, base, (-eps, v))  # w − εv
-        g_minus = _grads(train_loss(), arch)
+        g_minus = _grads(train_loss(), arch, reduce)
     finally:
         _set(weights, base)
     return [

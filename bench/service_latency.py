@@ -1,5 +1,7 @@
-"""Latency-service read performance on loopback: single-op lookups at 1 and 32
-concurrent clients with 1 and 2 uvicorn workers, a full fbnet@224 LUT, a 1 000-key batch.
+"""Latency-service read performance on loopback, 1, 2 and 4 uvicorn workers side by side:
+`/healthz` with one client (the multi-worker Nagle stall showed there: ~44 ms a request),
+single-op lookups at 1 and 32 concurrent clients, a full fbnet@224 LUT at 1 and 8, and a
+1 000-key batch.
 
 Starts `hwlat serve` on SQLite in a temporary folder, fills fbnet@224 with synthetic
 measurements through the agent API, then loads it with `wrk` (Debian package `wrk`;
@@ -64,14 +66,14 @@ def seed(url: str) -> list[str]:
     return [op.key for op in space.fixed_ops() + space.distinct_ops()]
 
 
-async def load(url: str, keys: list[str], clients: int, seconds: float) -> list[float]:
+async def load(url: str, paths: list[str], clients: int, seconds: float) -> list[float]:
     lat: list[float] = []
     stop = time.perf_counter() + seconds
 
     async def one(http: httpx.AsyncClient) -> None:
         while time.perf_counter() < stop:
             t0 = time.perf_counter()
-            r = await http.get("/v1/devices/bench/latency", params={"op": random.choice(keys)})
+            r = await http.get(random.choice(paths))
             r.raise_for_status()
             lat.append(time.perf_counter() - t0)
 
@@ -88,12 +90,11 @@ request = function() return wrk.format("GET", paths[math.random(#paths)]) end
 
 
 def wrk_load(
-    url: str, keys: list[str], clients: int, seconds: float, tmp: Path
+    url: str, paths: list[str], clients: int, seconds: float, tmp: Path
 ) -> tuple[int, float, float, float]:
-    """(requests, req/s, p50 ms, p99 ms) measured by wrk."""
-    paths = ", ".join(f'"/v1/devices/bench/latency?op={quote(k, safe="")}"' for k in keys)
-    script = tmp / "keys.lua"
-    script.write_text(WRK_LUA.replace("PATHS", paths))
+    """(requests, req/s, p50 ms, p99 ms) measured by wrk over random `paths`."""
+    script = tmp / "paths.lua"
+    script.write_text(WRK_LUA.replace("PATHS", ", ".join(f'"{p}"' for p in paths)))
     out = subprocess.run(
         ["wrk", "-t1", f"-c{clients}", f"-d{seconds:.0f}s", "--latency", "-s", str(script), url],
         capture_output=True,
@@ -108,6 +109,8 @@ def wrk_load(
 
     reqs = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    assert non2xx is None, f"{non2xx.group(1)} requests failed:\n{out}"
     return reqs, rps, ms("50%"), ms("99%")
 
 
@@ -127,25 +130,33 @@ def timed(fn, n: int) -> list[float]:  # type: ignore[no-untyped-def]
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     args = ap.parse_args()
-    print(f"command: .venv/bin/python bench/service_latency.py --seconds {args.seconds}")
-    print(f"{'workers':>7} {'clients':>7} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
+    print("command: .venv/bin/python bench/service_latency.py " + " ".join(sys.argv[1:]))
+    print(f"{'workers':>7} {'request':>16} {'clients':>7} {'requests':>9} {'req/s':>8} "
+          f"{'p50 ms':>8} {'p99 ms':>8}")  # fmt: skip
     extra = []
-    for workers in (1, 2):
+    for workers in args.workers:
         with tempfile.TemporaryDirectory() as tmp:
             svc = Service(Path(tmp), f"sqlite:///{tmp}/bench.db", lease_s=120, workers=workers)
             url = svc.start().url
             try:
                 keys = seed(url)
-                for clients in (1, 32):
+                lookups = [f"/v1/devices/bench/latency?op={quote(k, safe='')}" for k in keys]
+                lut = ["/v1/devices/bench/lut?space=fbnet&resolution=224"]
+                runs = [("GET /healthz", ["/healthz"], 1), ("single lookup", lookups, 1),
+                        ("single lookup", lookups, 32), ("fbnet@224 LUT", lut, 1),
+                        ("fbnet@224 LUT", lut, 8)]  # fmt: skip
+                for name, paths, clients in runs:
                     if shutil.which("wrk"):
-                        n, rps, p50, p99 = wrk_load(url, keys, clients, args.seconds, Path(tmp))
+                        n, rps, p50, p99 = wrk_load(url, paths, clients, args.seconds, Path(tmp))
                     else:
-                        lat = asyncio.run(load(url, keys, clients, args.seconds))
+                        lat = asyncio.run(load(url, paths, clients, args.seconds))
                         n, rps = len(lat), len(lat) / args.seconds
                         p50, p99 = pct(lat, 50), pct(lat, 99)
-                    print(f"{workers:>7} {clients:>7} {n:>9} {rps:>8.0f} {p50:>8.2f} {p99:>8.2f}")
-                if workers == 1:
+                    print(f"{workers:>7} {name:>16} {clients:>7} {n:>9} {rps:>8.0f} "
+                          f"{p50:>8.2f} {p99:>8.2f}", flush=True)  # fmt: skip
+                if workers == args.workers[0]:
                     extra = bulk(url)
             finally:
                 svc.stop()

@@ -12,6 +12,7 @@ import typer
 from hwlat import __version__
 from hwlat.commands import (
     agent,
+    db,
     demo,
     devices,
     estimate,
@@ -38,6 +39,7 @@ app = typer.Typer(
 app.add_typer(spaces.spaces_app, name="spaces")
 app.command("profile")(profile.profile)
 app.command("serve")(serve.serve)
+app.add_typer(db.db_app, name="db")
 app.add_typer(devices.devices_app, name="devices")
 app.add_typer(jobs.jobs_app, name="jobs")
 app.command("query")(tables.query)
@@ -70,7 +72,8 @@ def run_cli(command: Callable[..., object], argv: list[str] | None = None) -> in
     HWLAT_DEBUG=1 for the traceback). typer vendors its own click, so its public
     exception types are used here."""
     try:
-        command(args=argv, standalone_mode=False)
+        # without standalone mode click returns a typer.Exit's code instead of raising
+        code = command(args=argv, standalone_mode=False)
     except typer.Exit as exc:
         return int(exc.exit_code)
     except typer.Abort:
@@ -88,7 +91,7 @@ def run_cli(command: Callable[..., object], argv: list[str] | None = None) -> in
             raise
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 def main(argv: list[str] | None = None) -> int:

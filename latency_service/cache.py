@@ -1,55 +1,89 @@
 """A read cache per process: each device's current measurements as ready-made dicts.
 
 Reads (single lookups, batches, LUTs) are the hot path of the service. A snapshot of a
-device (id, revision, key -> latency dict) is loaded with one query and reused until it
-is `ttl_s` old (then one cheap query checks whether anything changed) or this process
-writes to the device, so a reader sees another worker's upload at most `ttl_s` late and
-its own at once.
+device (id, revision, key -> latency dict) is loaded with one query and kept; before a
+read uses it, one cheap query (the device's revision and newest measurement and
+predictor ids, `stamp`) checks that nothing changed. With `ttl_s` 0 (the default) that
+check is made for every read, but coalesced (`validated`): a read waits for the next
+check that *starts after it arrived*, and one check serves every read that was waiting
+for it. An upload commits before it answers, so a read sent after an upload returned
+(to any worker of any instance on the same database) sees it; under load the service
+runs one check at a time per device instead of one per request. With `ttl_s` > 0 a
+snapshot younger than that is used unchecked (reads may see another worker's upload up
+to `ttl_s` late, for a little more throughput).
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session, sessionmaker
 
-from latency_service.models import Device, Measurement, Predictor
-from latency_service.repository import imports as imports_repo
+from latency_service.models import Device, Predictor
 from latency_service.repository import predictors as predictors_repo
-from latency_service.repository import retest
-from latency_service.repository.latency import all_current, latency_dict
+from latency_service.snapshot import Snapshot, newer, whole
+from latency_service.stamp import STAMP, Stamp, StampReader, chain
 from profiler.ops import OpSpec
 
 
-@dataclass
-class Snapshot:
-    device: str
-    device_id: int
-    revision: int
-    watermark: tuple[int, int]  # newest measurement id and predictor id when loaded
-    loaded_at: float
-    latency: dict[str, dict[str, Any]] = field(default_factory=dict)
-    predictors: dict[str, dict[str, Any]] = field(default_factory=dict)  # kind -> recipe
-    repeat: dict[str, float] = field(default_factory=dict)  # kind -> retests' RMS difference
-    # imported op key -> {format, count, parts}: how its file had it, for exports
-    imports: dict[str, dict[str, Any]] = field(default_factory=dict)
-    # per imported file of the revision: its format, space configuration and the entries
-    # no op used, so an export in its format gives back the whole file
-    files: list[dict[str, Any]] = field(default_factory=list)
-    # network calibrations by scope (None: op lists), each fitted on first use
-    calibration: dict[str | None, Any] = field(default_factory=dict)
-
-
 class ReadCache:
-    def __init__(self, sessions: sessionmaker[Session], ttl_s: float = 1.0):
-        self.sessions, self.ttl_s = sessions, ttl_s
+    def __init__(self, sessions: sessionmaker[Session], ttl_s: float = 0.0, max_devices: int = 256):
+        self.sessions, self.ttl_s, self.max_devices = sessions, ttl_s, max_devices
         self._snaps: dict[str, Snapshot] = {}
         self._models: dict[tuple[int, int, str, int], Any] = {}  # rebuilt predictors
         self._lock = threading.Lock()
+        self._stamps = StampReader(sessions.kw["bind"])
+        self._waiting: dict[str, asyncio.Future[Snapshot | None]] = {}
+        self._loading: dict[str, tuple[Stamp, asyncio.Future[Snapshot | None]]] = {}
+        self.checks = 0  # coalesced stamp checks made by `validated` (<< reads under load)
+
+    async def validated(self, name: str) -> Snapshot | None:
+        """The device's snapshot as of a check made after this call (or, with `ttl_s` >
+        0, a snapshot younger than that); None when there is no such device.
+
+        Reads arriving in the same turn of the event loop share one check, run on the
+        loop itself (a one-row query: a thread would wait for the GIL behind the loop,
+        milliseconds each time under load); a snapshot that must be reloaded is loaded
+        in a thread, once for every read waiting on the same stamp."""
+        if self.ttl_s > 0 and (snap := self.fresh(name)) is not None:
+            return snap
+        fut = self._waiting.get(name)
+        if fut is None:
+            loop = asyncio.get_running_loop()
+            fut = self._waiting[name] = loop.create_future()
+            loop.call_soon(self._check, name)
+        return await asyncio.shield(fut)
+
+    def _check(self, name: str) -> None:
+        fut = self._waiting.pop(name)
+        try:
+            self.checks += 1
+            row = self._stamps.read(name)
+        except Exception as e:  # the database is unreachable: every waiting read fails
+            fut.set_exception(e)
+            return
+        old = self._snaps.get(name)
+        if row is None or (old is not None and old.stamp == row):
+            fut.set_result(None if row is None else old)
+            return
+        loading = self._loading.get(name)
+        if loading is None or loading[0] != row:
+            loading = (row, asyncio.ensure_future(run_in_threadpool(self.load, name)))
+            self._loading[name] = loading
+            loading[1].add_done_callback(lambda done: self._loaded(name, done))
+        chain(loading[1], fut)
+
+    def _loaded(self, name: str, done: asyncio.Future[Snapshot | None]) -> None:
+        if self._loading.get(name, (None, None))[1] is done:
+            del self._loading[name]
+
+    def close(self) -> None:
+        """Give back the stamp checks' connection (the app's shutdown)."""
+        self._stamps.close()
 
     def invalidate(self, device: str | None = None) -> None:
         with self._lock:
@@ -65,68 +99,28 @@ class ReadCache:
         return None
 
     def load(self, name: str) -> Snapshot | None:
-        """The device's snapshot, reloaded only if a measurement or revision is new since
-        the last load (one cheap query otherwise); None when there is no such device."""
+        """The device's snapshot: the one held when the stamp is unchanged (one cheap
+        query), else the rows newer than it merged in when only measurements were added
+        at the same revision, else loaded whole; None when there is no such device."""
         with self.sessions() as s:
-            device = s.scalar(select(Device).where(Device.name == name))
-            if device is None:
+            mark = s.execute(STAMP, {"name": name}).first()
+            if mark is None:
                 return None
-            mark = (
-                s.scalar(select(func.max(Measurement.id)).where(Measurement.device_id == device.id))
-                or 0
-            )
             old = self._snaps.get(name)
-            newest = s.scalar(
-                select(func.max(Predictor.id)).where(Predictor.device_id == device.id)
-            )
-            stamp = (mark, newest or 0)  # a new predictor also means a reload
-            if old is not None and (old.device_id, old.revision, old.watermark) == (
-                device.id,
-                device.revision,
-                stamp,
-            ):
+            if old is not None and old.stamp == tuple(mark):
                 old.loaded_at = time.monotonic()
                 return old
-            snap = Snapshot(name, device.id, device.revision, stamp, time.monotonic())
-            snap.repeat = {
-                kind: r["rmspe"]
-                for kind, r in retest.repeatability(s, device).items()
-                if r["pairs"] >= retest.MIN_PAIRS
-            }
-            for key, m in all_current(s, device).items():
-                d = latency_dict(key, m)
-                d["repeat_rel_error"] = snap.repeat.get(key.split("|", 1)[0])
-                snap.latency[key] = _jsonable(d)
-                if "import" in m.extra:
-                    info = m.extra["import"]
-                    snap.imports[key] = {k: info.get(k) for k in ("format", "count", "parts")}
-            snap.files = [
-                {
-                    "format": r.format,
-                    "file": r.file_name,
-                    "config": [r.space, r.resolution, r.width, r.classes, r.options],
-                    "unused": {k: r.entries[k] for k, _ in r.unmapped if k in r.entries},
-                }
-                for r in imports_repo.current(s, device)
-            ]
-            for kind, row in predictors_repo.latest(s, device).items():
-                snap.predictors[kind] = {
-                    "id": row.id,
-                    "kind": kind,
-                    "version": row.version,
-                    "model": row.model,
-                    "dtype": row.dtype,
-                    "samples": row.samples,
-                    "rmspe": row.metrics[row.model]["rmspe"],
-                    "trained_at": row.trained_at.isoformat(),
-                }
+            device = s.get(Device, mark[0])
+            if device is None:  # deleted since the stamp was read
+                return None
+            stamp = (mark[0], mark[1], mark[2], mark[3])
+            snap = (old and newer(s, old, device, stamp)) or whole(s, name, device, stamp)
         with self._lock:
+            self._snaps.pop(name, None)  # newest last: the least recently loaded go first
             self._snaps[name] = snap
+            while len(self._snaps) > self.max_devices:
+                self._snaps.pop(next(iter(self._snaps)))
         return snap
-
-
-def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
-    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in d.items()}
 
 
 def predict(cache: ReadCache, snap: Snapshot, keys: list[str]) -> dict[str, dict[str, Any]]:

@@ -46,6 +46,10 @@ class ServiceSettings(BaseSettings):
         return Rules(self.remeasure_drift, self.remeasure_ci, self.remeasure_max)
 
     max_batch_keys: int = Field(default=10_000, ge=1)
-    read_cache_s: float = Field(
-        default=1.0, ge=0
-    )  # how late a read may see another worker's upload
+    # 0: every read checks (coalesced) that its device's snapshot is current, so a read
+    # sent after an upload returned sees it on any worker; > 0: a snapshot younger than
+    # this is served unchecked (another worker's upload may show up that late)
+    read_cache_s: float = Field(default=0.0, ge=0)
+    # device snapshots a worker keeps (least recently loaded go first): ~1.3 MB each for
+    # 1 500 measured ops; a device read after it was dropped is loaded whole again
+    read_cache_devices: int = Field(default=1024, ge=1)

@@ -23,7 +23,10 @@ def make_engine(url: str) -> Engine:
     url = normalise_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        # 20 kept open: the threadpool runs up to 40 handlers, and each connection opened past
+        # the pool (overflow) is closed again on return: under bench/fleet.py new backends
+        # were being forked all the time
+        return create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=10)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})

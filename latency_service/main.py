@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -13,6 +15,7 @@ from latency_service.cache import ReadCache
 from latency_service.config import ServiceSettings
 from latency_service.dashboard import views as dashboard
 from latency_service.db import make_engine, session_factory
+from latency_service.fastpath import FastLookups
 from latency_service.metrics import RequestMetrics, ServiceMetrics
 from latency_service.routes import (
     agent,
@@ -28,6 +31,7 @@ from latency_service.routes import (
 )
 from latency_service.routes._errors import validation_error
 from latency_service.schemas import IMPORT_MB
+from latency_service.serving import tune_interpreter
 
 # a latency table of up to IMPORT_MB MB, in a JSON string (escaped quotes and newlines)
 IMPORT_BODY_BYTES = 2 * (IMPORT_MB << 20) + (1 << 20)
@@ -102,10 +106,18 @@ class _TooLarge(Exception):
     pass
 
 
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    app.state.cache.close()
+    app.state.engine.dispose()
+
+
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     settings = settings or ServiceSettings()
     engine = make_engine(settings.database_url)
     app = FastAPI(
+        lifespan=lifespan,
         title="hwlat latency service",
         version=__version__,
         description="Measured block latencies per device, profiling work for "
@@ -114,7 +126,9 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
-    app.state.cache = ReadCache(app.state.sessions, ttl_s=settings.read_cache_s)
+    app.state.cache = ReadCache(
+        app.state.sessions, ttl_s=settings.read_cache_s, max_devices=settings.read_cache_devices
+    )
     app.state.metrics = ServiceMetrics(app.state.sessions)
     routers = (
         *(health, devices, imports, jobs, agent, latency),
@@ -125,6 +139,8 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.include_router(dashboard.router)  # read-only HTML pages at / and /devices/...
     app.include_router(dashboard.public)
     app.add_exception_handler(RequestValidationError, validation_error)
+    reads_open = settings.read_access == "open"
+    app.add_middleware(FastLookups, cache=app.state.cache, reads_open=reads_open)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     # added last, so outermost: it also counts the 413s that BodyLimit answers itself
     app.add_middleware(RequestMetrics, metrics=app.state.metrics)
@@ -133,4 +149,6 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
 
 def app_factory() -> Any:
     """For `uvicorn --factory latency_service.main:app_factory` (settings from env)."""
-    return create_app()
+    app = create_app()
+    tune_interpreter()
+    return app

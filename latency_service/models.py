@@ -72,6 +72,12 @@ class Measurement(Base):
         # by the same agent run; rows from before work_item_id (NULL) are not constrained
         UniqueConstraint("device_id", "revision", "op_id", "run_id", "work_item_id"),
         Index("ix_measurements_lookup", "device_id", "revision", "op_id", "created_at"),
+        # a device's newest measurement id, read before every lookup (the read cache's
+        # stamp): one index probe instead of a scan of the device's rows
+        Index("ix_measurements_device_newest", "device_id", "id"),
+        # PostgreSQL does not index a referencing column: without it, every deleted work
+        # item (`jobs:cancel`) scanned all measurements for its ON DELETE SET NULL
+        Index("ix_measurements_work_item_id", "work_item_id"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import Annotated
 
 import typer
@@ -21,8 +22,6 @@ def serve(
     workers: Annotated[int, typer.Option("--workers", min=1, max=64)] = 1,
 ) -> None:
     """Migrate the database to the latest schema, then serve the API (uvicorn)."""
-    import uvicorn
-
     from latency_service.db import normalise_url
     from latency_service.migrate import upgrade
 
@@ -40,11 +39,9 @@ def serve(
         f"{settings.database_url.split('@')[-1]}; admin token {where}",
         err=True,
     )
-    uvicorn.run(
-        "latency_service.main:app_factory",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="warning",
-    )
+    # the server runs in a process of its own main module, so uvicorn's workers do not
+    # import the CLI (torch) again; exec keeps the pid, so signals reach it as before
+    sys.stdout.flush()
+    sys.stderr.flush()
+    argv = ["--host", host, "--port", str(port), "--workers", str(workers)]
+    os.execv(sys.executable, [sys.executable, "-m", "latency_service.serving", *argv])

@@ -55,6 +55,16 @@ def create_device(s: Session, name: str, runtime: str) -> tuple[Device, str]:
     return device, add_token(s, device)
 
 
+def lock(s: Session, device: Device) -> None:
+    """Hold the device's row until the transaction ends. Every writer of a device's
+    measurements (upload) and of its queue (lease) takes it first, so they go one at a
+    time per device: measurement ids are handed out in commit order (the read cache's
+    incremental refresh, latency_service/snapshot.py, relies on it), and a lease and an
+    upload never lock the same work items in opposite orders (no deadlock). SQLite runs
+    one writing transaction at a time anyway and ignores FOR UPDATE."""
+    s.execute(select(Device.id).where(Device.id == device.id).with_for_update())
+
+
 def no_device(name: str) -> str:
     return (
         f"no device {name!r}; list them with `hwlat devices list` or create it with "

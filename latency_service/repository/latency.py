@@ -47,6 +47,9 @@ def measured_op_ids(s: Session, device: Device, keys: Sequence[str]) -> set[str]
     return found
 
 
+IMPORT_REF = ("file", "sha256", "format", "statistic")  # what a read says of an imported value
+
+
 def latency_dict(key: str, m: Measurement) -> dict[str, Any]:
     return {
         "key": key,
@@ -69,7 +72,7 @@ def imported_ref(m: Measurement) -> dict[str, Any] | None:
     info = m.extra.get("import")
     if info is None:
         return None
-    return {k: info[k] for k in ("file", "sha256", "format", "statistic")}
+    return {k: info[k] for k in IMPORT_REF}
 
 
 def _cell(key: str, found: Mapping[str, dict[str, Any]]) -> dict[str, Any]:

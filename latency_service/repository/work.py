@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from latency_service.errors import Forbidden, NotFound
 from latency_service.models import Device, Measurement, WorkItem, utcnow
-from latency_service.repository import networks, reference, remeasure, retest
+from latency_service.repository import devices, networks, reference, remeasure, retest
 from latency_service.repository.latency import measured_op_ids
 from latency_service.repository.ops import active_op_ids, ensure_ops
 from profiler.ops import OpSpec
@@ -94,6 +94,7 @@ class Leased:
 
 
 def lease(s: Session, device: Device, n: int, lease_s: float, max_attempts: int) -> Leased:
+    devices.lock(s, device)
     expired = expire_leases(s, device, max_attempts)
     pick = (
         select(WorkItem.id)
@@ -178,6 +179,7 @@ def upload(
     )
     if s.scalar(foreign.limit(1)) is not None:
         raise Forbidden("this lease belongs to another device")
+    devices.lock(s, device)
     reference_id = reference.store(s, device, lease_id, run_id, reading)
     items = {
         item.id: item

@@ -36,7 +36,7 @@ def _json(data: Any) -> Response:
 
 async def snapshot(request: Request, name: str) -> Snapshot:
     cache: ReadCache = request.app.state.cache
-    snap = cache.fresh(name) or await run_in_threadpool(cache.load, name)
+    snap = await cache.validated(name)
     if snap is None:
         raise HTTPException(404, no_device(name))
     return snap
@@ -76,14 +76,13 @@ async def latency(
     """The current measurement of one op, else a predicted value (`source: predicted`,
     with the predictor and its error), else 404 saying how to get it measured."""
     snap = await snapshot(request, name)
-    hit = snap.latency.get(op)
+    if (body := snap.encoded(op)) is not None:
+        return Response(body, media_type="application/json")
+    with http_errors():
+        parse_keys([op], field="op")  # a malformed key is a 422, not a 404
+    hit = None if measured_only else (await _predicted(request, snap, [op])).get(op)
     if hit is None:
-        with http_errors():
-            parse_keys([op], field="op")  # a malformed key is a 422, not a 404
-        if not measured_only:
-            hit = (await _predicted(request, snap, [op])).get(op)
-        if hit is None:
-            raise HTTPException(404, _not_measured(name, op, snap))
+        raise HTTPException(404, _not_measured(name, op, snap))
     return _json(hit)
 
 
@@ -146,33 +145,40 @@ async def lut(
     """The latency table of a space for this device, with per-cell source (measured or
     predicted), confidence and coverage; in a foreign format, its measured cells only."""
     snap = await snapshot(request, name)
+    with http_errors():
+        options = _options(option or [])
+    query = (space, resolution, width, classes, options, format, measured_only)
+    if (done := snap.rendered.get(query)) is None:
+        done = await _render_lut(request, snap, name, query)
+        if len(snap.rendered) < RENDERED_PER_SNAPSHOT:  # a snapshot lives until new data
+            snap.rendered[query] = done
+    body, media = done
+    return Response(body, media_type=media)
+
+
+RENDERED_PER_SNAPSHOT = 64  # distinct LUT requests kept rendered per device snapshot
+
+
+async def _render_lut(
+    request: Request, snap: Snapshot, name: str, query: tuple[Any, ...]
+) -> tuple[bytes, str]:
+    """A LUT response's body and media type (errors raise: they are never kept)."""
+    space, resolution, width, classes, options, format, measured_only = query
     found: dict[str, Any] = snap.latency
     if not measured_only and snap.predictors:
         with http_errors():
-            keys = [
-                op.key
-                for op in space_ops(space, resolution, width, classes, _options(option or []))
-            ]
+            keys = [op.key for op in space_ops(space, resolution, width, classes, options)]
         found = await run_in_threadpool(with_predicted, request.app.state.cache, snap, keys)
     with http_errors():
-        table = repo.lut(
-            found,
-            name,
-            snap.revision,
-            space,
-            resolution,
-            width,
-            classes,
-            _options(option or []),
-        )
+        table = repo.lut(found, name, snap.revision, space, resolution, width, classes, options)
     if format == "csv":
-        return Response(lut_csv(table), media_type="text/csv")
+        return lut_csv(table).encode(), "text/csv"
     if format != "json":
         fmt = create_format(format)
-        slots = make_space(space, resolution, width, classes, _options(option or [])).slots()
+        slots = make_space(space, resolution, width, classes, options).slots()
         text = lut_foreign(fmt, table, slots, snap.latency, snap.imports, snap.files)
-        return Response(text, media_type=MEDIA.get(fmt.suffix, "text/plain"))
-    return _json(table)
+        return text.encode(), MEDIA.get(fmt.suffix, "text/plain")
+    return json.dumps(table, separators=(",", ":")).encode(), "application/json"
 
 
 def _options(items: list[str]) -> tuple[tuple[str, int], ...]:

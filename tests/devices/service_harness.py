@@ -81,6 +81,8 @@ class Service:
                     return self
             except httpx.TransportError:
                 time.sleep(0.2)
+        self.proc.kill()  # not left running (its workers exit with it)
+        self.proc.wait(timeout=30)
         raise RuntimeError("hwlat serve did not come up")
 
     def stop(self) -> None:

@@ -74,6 +74,7 @@ def make_api(db_url: str) -> Iterator[MakeApi]:
     yield make
     for api in made:
         api.client.close()
+        api.app.state.cache.close()
         api.app.state.engine.dispose()
 
 

@@ -1,7 +1,11 @@
 """Alembic is the only source of the schema: head matches the models exactly, and the
-migrations go down to nothing and up again, on SQLite and PostgreSQL."""
+migrations go down to nothing and up again, on SQLite and PostgreSQL; two instances that
+migrate the same database at once take turns."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -91,6 +95,45 @@ def test_the_diff_check_sees_a_missing_table(empty_db_url: str) -> None:
         engine.dispose()
     diff = _diff(empty_db_url)
     assert [d[0] for d in diff if isinstance(d, tuple)].count("add_table") == 1
+
+
+# a fresh interpreter that imports everything first, says so, and migrates on a go line
+UPGRADE_ON_GO = (
+    "import sys\n"
+    "from latency_service.migrate import upgrade\n"
+    "print('ready', flush=True)\n"
+    "sys.stdin.readline()\n"
+    "upgrade(sys.argv[1])\n"
+)
+
+
+def test_concurrent_upgrades_of_an_empty_database_take_turns(empty_db_url: str) -> None:
+    """Two service instances starting at once both run `upgrade head`: both must succeed
+    and leave the schema at head (unserialised, the second fails creating
+    alembic_version, or trips over a revision the first is applying)."""
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", UPGRADE_ON_GO, empty_db_url],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    for p in procs:  # both imported: from here on they race on the database alone
+        assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+    for p in procs:
+        assert p.stdin is not None
+        p.stdin.write("go\n")
+        p.stdin.flush()
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err[-2000:]
+    head = ScriptDirectory.from_config(alembic_config(empty_db_url)).get_current_head()
+    assert _revision(empty_db_url) == head
+    assert _tables(empty_db_url) == TABLES | {"alembic_version"}
+    assert _diff(empty_db_url) == []
 
 
 def test_one_linear_history() -> None:

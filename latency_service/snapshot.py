@@ -1,0 +1,165 @@
+"""A device's read snapshot, and how it is built: whole (one query over its current
+measurements) or from an older snapshot plus the rows added since (`newer`).
+
+Uploads to a device being read are the common case in a fleet: py-spy under bench/fleet.py
+put 60% of a worker's CPU in reloading whole snapshots (2 000 ORM rows with JSON columns)
+after every upload. `newer` reads only the rows with an id above the snapshot's newest.
+That is exact because every writer of a device's measurements first locks the device's
+row (`repository.devices.lock`), so a device's measurement ids are handed out in commit
+order: no row with a lower id can become visible later.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from latency_service.models import Device, Measurement, Op
+from latency_service.repository import imports as imports_repo
+from latency_service.repository import predictors as predictors_repo
+from latency_service.repository import retest
+from latency_service.repository.latency import IMPORT_REF
+from latency_service.stamp import Stamp
+
+
+@dataclass
+class Snapshot:
+    device: str
+    device_id: int
+    revision: int
+    watermark: tuple[int, int]  # newest measurement id and predictor id when loaded
+    loaded_at: float
+    latency: dict[str, dict[str, Any]] = field(default_factory=dict)
+    predictors: dict[str, dict[str, Any]] = field(default_factory=dict)  # kind -> recipe
+    repeat: dict[str, float] = field(default_factory=dict)  # kind -> retests' RMS difference
+    # imported op key -> {format, count, parts}: how its file had it, for exports
+    imports: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # per imported file of the revision: its format, space configuration and the entries
+    # no op used, so an export in its format gives back the whole file
+    files: list[dict[str, Any]] = field(default_factory=list)
+    # network calibrations by scope (None: op lists), each fitted on first use
+    calibration: dict[str | None, Any] = field(default_factory=dict)
+    # rendered LUT responses by request (space, resolution, ..., format), built once
+    rendered: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+
+    _encoded: dict[str, bytes] = field(default_factory=dict)
+
+    def encoded(self, key: str) -> bytes | None:
+        """The op's measured latency as the JSON a lookup answers, encoded once."""
+        body = self._encoded.get(key)
+        if body is None and (hit := self.latency.get(key)) is not None:
+            body = self._encoded[key] = json.dumps(hit, separators=(",", ":")).encode()
+        return body
+
+    @property
+    def stamp(self) -> Stamp:
+        return (self.device_id, self.revision, *self.watermark)
+
+
+def whole(s: Session, name: str, device: Device, stamp: Stamp) -> Snapshot:
+    snap = Snapshot(name, device.id, device.revision, (stamp[2], stamp[3]), time.monotonic())
+    snap.repeat = _repeat(s, device)
+    newest = (
+        select(func.max(Measurement.id).label("mid"))
+        .where(Measurement.device_id == device.id, Measurement.revision == device.revision)
+        .group_by(Measurement.op_id)
+        .subquery()
+    )
+    for current in s.execute(_columns().join(newest, Measurement.id == newest.c.mid)):
+        _put(snap, current)
+    snap.files = [
+        {
+            "format": r.format,
+            "file": r.file_name,
+            "config": [r.space, r.resolution, r.width, r.classes, r.options],
+            "unused": {k: r.entries[k] for k, _ in r.unmapped if k in r.entries},
+        }
+        for r in imports_repo.current(s, device)
+    ]
+    for kind, row in predictors_repo.latest(s, device).items():
+        snap.predictors[kind] = {
+            "id": row.id,
+            "kind": kind,
+            "version": row.version,
+            "model": row.model,
+            "dtype": row.dtype,
+            "samples": row.samples,
+            "rmspe": row.metrics[row.model]["rmspe"],
+            "trained_at": row.trained_at.isoformat(),
+        }
+    return snap
+
+
+def newer(s: Session, old: Snapshot, device: Device, stamp: Stamp) -> Snapshot | None:
+    """`old` with the measurements added since merged in (newest wins), as a new object:
+    reads holding `old` keep it whole. None when more than measurements changed (a new
+    revision or predictor, or retests that change a kind's repeatability): load whole."""
+    if (old.device_id, old.revision, old.watermark[1]) != (device.id, device.revision, stamp[3]):
+        return None
+    repeat = _repeat(s, device)
+    if repeat != old.repeat:
+        return None
+    rows = s.execute(
+        _columns()
+        .where(
+            Measurement.device_id == device.id,
+            Measurement.revision == device.revision,
+            Measurement.id > old.watermark[0],
+        )
+        .order_by(Measurement.id)
+    )
+    snap = Snapshot(
+        old.device, device.id, device.revision, (stamp[2], stamp[3]), time.monotonic(),
+        latency=dict(old.latency), predictors=old.predictors, repeat=repeat,
+        imports=dict(old.imports), files=old.files, _encoded=dict(old._encoded),
+    )  # fmt: skip
+    for row in rows:
+        _put(snap, row)
+        snap._encoded.pop(row.key, None)
+    return snap
+
+
+def _repeat(s: Session, device: Device) -> dict[str, float]:
+    return {
+        kind: r["rmspe"]
+        for kind, r in retest.repeatability(s, device).items()
+        if r["pairs"] >= retest.MIN_PAIRS
+    }
+
+
+def _columns() -> Select[*tuple[Any, ...]]:
+    """What a read answers of a measurement, and no more: plain columns, not ORM objects,
+    and of `extra` (warm-up, rounds, runtime facts) only its `import` entry (a whole load
+    of 10^4-row devices took 120-230 ms with whole rows)."""
+    m = Measurement
+    return select(
+        Op.key, m.median_ms, m.ci_half_width_ms, m.p10_ms, m.p90_ms, m.std_ms, m.samples,
+        m.stable, m.run_id, m.created_at, m.extra["import"].label("import_"),
+    ).join(Op, Op.id == m.op_id)  # fmt: skip
+
+
+def _put(snap: Snapshot, row: Any) -> None:
+    """One op's lookup answer (the fields of repository.latency.latency_dict)."""
+    info = row.import_
+    snap.latency[row.key] = {
+        "key": row.key,
+        "source": "measured",
+        "median_ms": row.median_ms,
+        "ci_half_width_ms": row.ci_half_width_ms,
+        "p10_ms": row.p10_ms,
+        "p90_ms": row.p90_ms,
+        "std_ms": row.std_ms,
+        "samples": row.samples,
+        "stable": row.stable,
+        "run_id": row.run_id,
+        "measured_at": row.created_at.isoformat(),
+        "imported": None if info is None else {k: info[k] for k in IMPORT_REF},
+        "repeat_rel_error": snap.repeat.get(row.key.split("|", 1)[0]),
+    }
+    if info is not None:
+        snap.imports[row.key] = {k: info.get(k) for k in ("format", "count", "parts")}

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections import OrderedDict
 from typing import Any
 
 from fastapi.concurrency import run_in_threadpool
@@ -28,6 +29,8 @@ from latency_service.repository import predictors as predictors_repo
 from latency_service.snapshot import Snapshot, newer, whole
 from latency_service.stamp import STAMP, Stamp, StampReader, chain
 from profiler.ops import OpSpec
+
+RENDERED_BYTES = 64 << 20  # LUT responses kept rendered, per worker (each ~10-100 KB)
 
 
 class ReadCache:
@@ -40,6 +43,27 @@ class ReadCache:
         self._waiting: dict[str, asyncio.Future[Snapshot | None]] = {}
         self._loading: dict[str, tuple[Stamp, asyncio.Future[Snapshot | None]]] = {}
         self.checks = 0  # coalesced stamp checks made by `validated` (<< reads under load)
+        # rendered LUT responses of every device, least recently used out past a budget
+        self._rendered: OrderedDict[tuple[Any, ...], tuple[bytes, str]] = OrderedDict()
+        self._rendered_bytes = 0
+
+    def rendered(self, snap: Snapshot, query: tuple[Any, ...]) -> tuple[bytes, str] | None:
+        """A LUT response rendered earlier from this very snapshot (None: render it)."""
+        done = self._rendered.get((snap.device, snap.stamp, query))
+        if done is not None:
+            self._rendered.move_to_end((snap.device, snap.stamp, query))
+        return done
+
+    def keep_rendered(
+        self, snap: Snapshot, query: tuple[Any, ...], done: tuple[bytes, str]
+    ) -> None:
+        key = (snap.device, snap.stamp, query)
+        if key not in self._rendered:
+            self._rendered[key] = done
+            self._rendered_bytes += len(done[0])
+        while self._rendered_bytes > RENDERED_BYTES:
+            _, (body, _media) = self._rendered.popitem(last=False)
+            self._rendered_bytes -= len(body)
 
     async def validated(self, name: str) -> Snapshot | None:
         """The device's snapshot as of a check made after this call (or, with `ttl_s` >
@@ -61,11 +85,16 @@ class ReadCache:
     def _check(self, name: str) -> None:
         fut = self._waiting.pop(name)
         try:
-            self.checks += 1
-            row = self._stamps.read(name)
-        except Exception as e:  # the database is unreachable: every waiting read fails
-            fut.set_exception(e)
-            return
+            self._check_into(name, fut)
+        except BaseException as e:  # the database is unreachable: every waiting read fails
+            if not fut.done():
+                fut.set_exception(e)
+            if not isinstance(e, Exception):
+                raise
+
+    def _check_into(self, name: str, fut: asyncio.Future[Snapshot | None]) -> None:
+        self.checks += 1
+        row = self._stamps.read(name)
         old = self._snaps.get(name)
         if row is None or (old is not None and old.stamp == row):
             fut.set_result(None if row is None else old)
@@ -113,7 +142,7 @@ class ReadCache:
             device = s.get(Device, mark[0])
             if device is None:  # deleted since the stamp was read
                 return None
-            stamp = (mark[0], mark[1], mark[2], mark[3])
+            stamp = tuple(mark)
             snap = (old and newer(s, old, device, stamp)) or whole(s, name, device, stamp)
         with self._lock:
             self._snaps.pop(name, None)  # newest last: the least recently loaded go first

@@ -38,10 +38,10 @@ class FastLookups:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         op = self._op(scope)
         if op is not None:
+            scope["route"] = self.route  # counted under the template, a failed check too
             snap = await self.cache.validated(PATH.fullmatch(scope["path"]).group(1))  # type: ignore[union-attr]
             body = None if snap is None else snap.encoded(op)
             if body is not None:
-                scope["route"] = self.route
                 await send(
                     {
                         "type": "http.response.start",

@@ -32,7 +32,9 @@ class Snapshot:
     device: str
     device_id: int
     revision: int
-    watermark: tuple[int, int]  # newest measurement id and predictor id when loaded
+    # the stamp past id and revision when loaded: newest measurement id, newest predictor
+    # id, predictors, newest network measurement id
+    watermark: tuple[int, ...]
     loaded_at: float
     latency: dict[str, dict[str, Any]] = field(default_factory=dict)
     predictors: dict[str, dict[str, Any]] = field(default_factory=dict)  # kind -> recipe
@@ -44,8 +46,6 @@ class Snapshot:
     files: list[dict[str, Any]] = field(default_factory=list)
     # network calibrations by scope (None: op lists), each fitted on first use
     calibration: dict[str | None, Any] = field(default_factory=dict)
-    # rendered LUT responses by request (space, resolution, ..., format), built once
-    rendered: dict[tuple[Any, ...], Any] = field(default_factory=dict)
 
     _encoded: dict[str, bytes] = field(default_factory=dict)
 
@@ -62,7 +62,7 @@ class Snapshot:
 
 
 def whole(s: Session, name: str, device: Device, stamp: Stamp) -> Snapshot:
-    snap = Snapshot(name, device.id, device.revision, (stamp[2], stamp[3]), time.monotonic())
+    snap = Snapshot(name, device.id, device.revision, stamp[2:], time.monotonic())
     snap.repeat = _repeat(s, device)
     newest = (
         select(func.max(Measurement.id).label("mid"))
@@ -97,9 +97,11 @@ def whole(s: Session, name: str, device: Device, stamp: Stamp) -> Snapshot:
 
 def newer(s: Session, old: Snapshot, device: Device, stamp: Stamp) -> Snapshot | None:
     """`old` with the measurements added since merged in (newest wins), as a new object:
-    reads holding `old` keep it whole. None when more than measurements changed (a new
+    reads holding `old` keep it whole (its network calibrations are fitted again: a new
+    network measurement changes them). None when more than measurements changed (a new
     revision or predictor, or retests that change a kind's repeatability): load whole."""
-    if (old.device_id, old.revision, old.watermark[1]) != (device.id, device.revision, stamp[3]):
+    same_predictors = old.watermark[1:3] == stamp[3:5]
+    if (old.device_id, old.revision) != (device.id, device.revision) or not same_predictors:
         return None
     repeat = _repeat(s, device)
     if repeat != old.repeat:
@@ -114,7 +116,7 @@ def newer(s: Session, old: Snapshot, device: Device, stamp: Stamp) -> Snapshot |
         .order_by(Measurement.id)
     )
     snap = Snapshot(
-        old.device, device.id, device.revision, (stamp[2], stamp[3]), time.monotonic(),
+        old.device, device.id, device.revision, stamp[2:], time.monotonic(),
         latency=dict(old.latency), predictors=old.predictors, repeat=repeat,
         imports=dict(old.imports), files=old.files, _encoded=dict(old._encoded),
     )  # fmt: skip

@@ -15,6 +15,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from latency_service.models import Device, Op, WorkItem
+from latency_service.repository import devices
 from latency_service.repository.ops import ACTIVE, check_kind, chunks
 from latency_service.repository.work import rowcount
 
@@ -23,7 +24,9 @@ def cancel(
     s: Session, device: Device, kind: str | None, reason: str | None, newest: int | None
 ) -> dict[str, int]:
     """Delete the device's pending items that match `kind` (an op kind, or "network")
-    and `reason`, at most `newest` of them, the most recently queued first."""
+    and `reason`, at most `newest` of them, the most recently queued first. The device is
+    locked first, as by lease and upload, so their work-item locks never cross."""
+    devices.lock(s, device)
     match = _matching(device, kind, reason)
     picked = select(WorkItem.id).where(*match, WorkItem.state == "pending")
     picked = picked.order_by(WorkItem.id.desc()).limit(newest)

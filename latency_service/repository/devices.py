@@ -61,8 +61,13 @@ def lock(s: Session, device: Device) -> None:
     time per device: measurement ids are handed out in commit order (the read cache's
     incremental refresh, latency_service/snapshot.py, relies on it), and a lease and an
     upload never lock the same work items in opposite orders (no deadlock). SQLite runs
-    one writing transaction at a time anyway and ignores FOR UPDATE."""
-    s.execute(select(Device.id).where(Device.id == device.id).with_for_update())
+    one writing transaction at a time anyway and ignores FOR UPDATE.
+
+    FOR NO KEY UPDATE, not FOR UPDATE: a foreign-key check of a row inserted for this
+    device (a work item, a predictor) takes FOR KEY SHARE on it, which FOR UPDATE would
+    wait for (a training holds one for minutes). The device is read again under the lock:
+    a new revision committed meanwhile is seen."""
+    s.refresh(device, with_for_update={"key_share": True})
 
 
 def no_device(name: str) -> str:

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from latency_service.errors import Conflict, Invalid
 from latency_service.models import Device, LutImport, Measurement
+from latency_service.repository import devices
 from latency_service.repository.devices import add_space_target, options_text
 from latency_service.repository.ops import ensure_ops
 from profiler.lutformats import Cell, ForeignTable, Mapped, map_entries, parse_bytes
@@ -152,6 +153,8 @@ def import_table(
     """Store a file's numbers as device `device_name`'s (created if absent), in the
     caller's transaction: nothing is written when this raises."""
     device, created = _device(s, device_name, table)
+    if not created:  # two imports to one device take turns (each makes a new revision)
+        devices.lock(s, device)
     cfg = _config(space, options)
     now = current(s, device)
     same = [r for r in now if _config_of(r) == cfg]

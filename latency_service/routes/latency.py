@@ -148,15 +148,12 @@ async def lut(
     with http_errors():
         options = _options(option or [])
     query = (space, resolution, width, classes, options, format, measured_only)
-    if (done := snap.rendered.get(query)) is None:
+    cache: ReadCache = request.app.state.cache
+    if (done := cache.rendered(snap, query)) is None:
         done = await _render_lut(request, snap, name, query)
-        if len(snap.rendered) < RENDERED_PER_SNAPSHOT:  # a snapshot lives until new data
-            snap.rendered[query] = done
+        cache.keep_rendered(snap, query, done)  # valid as long as the snapshot is current
     body, media = done
     return Response(body, media_type=media)
-
-
-RENDERED_PER_SNAPSHOT = 64  # distinct LUT requests kept rendered per device snapshot
 
 
 async def _render_lut(

@@ -6,17 +6,16 @@ from __future__ import annotations
 
 from sqlalchemy import update
 
-from latency_service.models import Device
+from latency_service.models import Device, NetworkMeasurement
 from latency_service.snapshot import newer, whole
 from latency_service.stamp import STAMP
 from tests.latency_service.support import FBNET32, Api
 from tests.latency_service.test_cache import copy_newer
 
 
-def stamp_of(api: Api, name: str) -> tuple[int, int, int, int]:
+def stamp_of(api: Api, name: str) -> tuple[int, ...]:
     with api.app.state.sessions() as s:
-        row = s.execute(STAMP, {"name": name}).one()
-        return (row[0], row[1], row[2], row[3])
+        return tuple(s.execute(STAMP, {"name": name}).one())
 
 
 def load(api: Api, old: object = None):  # type: ignore[no-untyped-def]
@@ -50,3 +49,28 @@ def test_a_new_revision_is_not_merged(api: Api, token: str) -> None:
         s.execute(update(Device).where(Device.name == "dev1").values(revision=2))
         s.commit()
     assert load(api, old) is None
+
+
+def test_a_network_measurement_changes_the_stamp_and_drops_calibrations(
+    api: Api, token: str
+) -> None:
+    """Another worker's network upload must reach this worker's estimates: the stamp has
+    the newest network measurement, and the merged snapshot fits its calibrations again."""
+    api.enqueue("dev1", **FBNET32)
+    api.measure(token, 2)
+    old = load(api)
+    old.calibration[None] = "fitted on the old data"
+    before = stamp_of(api, "dev1")
+    with api.app.state.sessions() as s:
+        s.add(
+            NetworkMeasurement(
+                device_id=before[0], revision=1, space="fbnet", resolution=32, width=1.0,
+                arch={}, arch_hash="h", run_id="r", median_ms=1.0, ci_half_width_ms=0.01,
+                stable=True, stats={},
+            )
+        )  # fmt: skip
+        s.commit()
+    assert stamp_of(api, "dev1") != before
+    merged = load(api, old)
+    assert merged is not None and merged.calibration == {}
+    assert merged.latency == old.latency

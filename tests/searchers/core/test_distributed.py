@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,17 @@ from searchers.spaces import create_space
 from tests.searchers.conftest import TinyChain, flops_table
 
 WORLD = 2
+
+
+@pytest.fixture(autouse=True)
+def _two_threads() -> Iterator[None]:
+    """The one-process runs compared here run on 2 threads, as they were checked (1 and 2
+    threads reduce in different orders); an earlier test may have left torch on 1: the
+    torch-cpu runtime sets the process-wide count."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
 
 
 def _free_port() -> int:

@@ -17,3 +17,16 @@ def _private_export_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         os.environ.pop("HWLAT_CACHE_DIR", None)
     else:
         os.environ["HWLAT_CACHE_DIR"] = old
+
+
+@pytest.fixture
+def two_threads() -> Iterator[None]:
+    """torch on 2 threads for the test, as one-process runs compared with two ranks were
+    checked (1 and 2 threads reduce in different orders); an earlier test may have left
+    torch on 1: the torch-cpu runtime sets the process-wide count."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)

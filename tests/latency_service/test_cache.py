@@ -17,21 +17,7 @@ from latency_service.client import HwlatClient
 from latency_service.models import Measurement
 from tests.devices.service_harness import ADMIN, Service, drop_pg, pg_database
 from tests.latency_service.support import FBNET32, Api
-
-STATS = {
-    "median_ms": 1.0,
-    "mean_ms": 1.0,
-    "std_ms": 0.01,
-    "min_ms": 0.9,
-    "p10_ms": 0.95,
-    "p90_ms": 1.05,
-    "iqr_ms": 0.02,
-    "samples": 30,
-    "calls_per_sample": 5,
-    "ci_half_width_ms": 0.01,
-    "target_met": True,
-    "stable": True,
-}
+from tests.latency_service.support import stats as support_stats
 
 
 def copy_newer(api: Api, median: float) -> None:
@@ -125,8 +111,7 @@ def test_a_read_after_an_upload_returned_sees_it_on_any_worker(two_workers: Serv
             lease = agent.lease(1)
             assert lease.lease_id is not None and [it.key for it in lease.items] == [key]
             item = lease.items[0].item_id
-            m = 1.0 + i
-            stats = {**STATS, "median_ms": m, "mean_ms": m, "p10_ms": m, "p90_ms": m}
+            stats = support_stats(1.0 + i)
             agent.upload(lease.lease_id, "fresh", [{"item_id": item, "key": key, "stats": stats}])
             for _ in range(4):  # new connections: a worker each, as the kernel hands them
                 r = httpx.get(f"{url}/v1/devices/dev/latency", params={"op": key})

@@ -7,11 +7,9 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 
 from hwlat.cli import main
 from hwlat.commands.common import CliError
@@ -19,16 +17,8 @@ from hwlat.search_launch import launch
 from searchers.spaces import create_space
 from tests.hwlat.commands.test_search import ARGS, QUICK, _lut
 
-
-@pytest.fixture(autouse=True)
-def _two_threads() -> Iterator[None]:
-    """The one-process runs compared here run on 2 threads, as they were checked (1 and 2
-    threads reduce in different orders); an earlier test may have left torch on 1: the
-    torch-cpu runtime sets the process-wide count."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(before)
+# the one-process runs compared here run on 2 threads (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("two_threads")
 
 
 @pytest.mark.slow

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,15 +37,8 @@ from tests.searchers.conftest import TinyChain, flops_table
 WORLD = 2
 
 
-@pytest.fixture(autouse=True)
-def _two_threads() -> Iterator[None]:
-    """The one-process runs compared here run on 2 threads, as they were checked (1 and 2
-    threads reduce in different orders); an earlier test may have left torch on 1: the
-    torch-cpu runtime sets the process-wide count."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(before)
+# the one-process runs compared here run on 2 threads (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("two_threads")
 
 
 def _free_port() -> int:

@@ -5,6 +5,8 @@
 3. this machine registered as an `ort-cpu` device, proxyless-mobile@32 and 8 random
    networks of it queued, and fbnet@32 (width 1.0, 10 classes: a complete table for the
    dashboard), and an agent run until every op and network is measured;
+   how well the tables were measured (unstable cells, one measurement's interval
+   against the tolerance asked, the interval a lookup reports);
 4. predictors trained on those measurements;
 5. a ProxylessNAS search on digits with a hard latency target, from the service's table;
 6. the searched network measured end to end by the agent, and a summary: target, table
@@ -27,6 +29,7 @@ from rich.table import Table
 
 from hwlat.commands.search import table_target
 from hwlat.commands.spaces import print_overview
+from hwlat.demo_quality import print_quality
 from hwlat.demo_service import (
     DEVICE,
     HWLAT,
@@ -39,6 +42,7 @@ from hwlat.end_to_end import measure_on_device, spread_archs
 from hwlat.search_report import export, print_summary, run_with_progress
 from latency_service.calibration_formula import estimate
 from latency_service.client import HwlatClient
+from profiler.timing import TimingConfig
 from searchers import data as datasets
 from searchers.core.losses import HardTarget
 from searchers.latency import LatencyTable
@@ -49,6 +53,8 @@ from searchers.spaces import SearchSpace, create_space
 DEMO_DIR = Path("demo-output")
 RUNTIME, SPACE, RESOLUTION, WIDTH = "ort-cpu", "proxyless-mobile", 32, 0.35
 TABLE_SPACE = ("fbnet", 32, 1.0, 10)  # space, resolution, width, classes: 104 distinct ops
+TABLE_KEYS = ("space", "resolution", "width", "classes")
+REL_TOL = TimingConfig().rel_tol  # what the agent asks of each measurement (its default)
 CALIBRATION = 8  # random networks measured end to end: the calibration's data
 RETRAIN_EPOCHS = 5
 QUICK_AGENT = ["--budget-s", "0.02", "--min-sample-ms", "0.3", "--samples-per-round", "3"]
@@ -104,6 +110,9 @@ def main_job(console: Console, c: HwlatClient, url: str, quick: bool) -> dict[st
         "its complete latency table, for the dashboard"
     )
     run_agent(url, token, quick)
+    quality = print_quality(
+        console, c, DEVICE, [_params(), dict(zip(TABLE_KEYS, TABLE_SPACE, strict=True))], REL_TOL
+    )
     console.rule("4. predictors for unmeasured ops")
     print_trained(console, c)
     console.rule("5. ProxylessNAS on digits with a hard latency target")
@@ -112,6 +121,7 @@ def main_job(console: Console, c: HwlatClient, url: str, quick: bool) -> dict[st
     c.enqueue_networks(DEVICE, [{**_params(), "arch": record["arch"]}])
     run_agent(url, token, quick)
     record["measured"] = measure_on_device(c, DEVICE, space, record["arch"], 60)
+    record["table_quality"] = quality
     return record
 
 

@@ -241,6 +241,21 @@ class CancelResult(BaseModel):
     leased: int = Field(description="matching items an agent holds now: they finish")
 
 
+CiBasis = Literal["retests", "panel", "within"]
+CI_TOTAL = (
+    "95% interval half-width of the op's latency on this device: the measurement's own "
+    "(within_ci_half_width_ms) with the between-session term that ci_basis names added in "
+    "quadrature, sized so that two measurements' intervals cover their difference 95% of "
+    "the time when the op is measured again in another session"
+)
+CI_WITHIN = "the stored measurement's own 95% half-width: its samples and rounds only"
+CI_BASIS = (
+    "where the between-session term comes from: retests (of this kind on this device), "
+    "panel (the reference panel's spread between batches), within (none: a device "
+    "without either, or an imported value, measured on another machine)"
+)
+
+
 class RepeatabilityOut(BaseModel):
     """How well a kind's labels repeat: retests of random measured ops against their
     labels (drift-divided, as training sees them). The ceiling on held-out accuracy."""
@@ -253,7 +268,23 @@ class RepeatabilityOut(BaseModel):
     ci_coverage: float | None = Field(
         None,
         description="share of pairs whose raw difference lies within the two measurements' "
-        "combined 95% CIs (about 0.95 when the CIs tell the whole story)",
+        "own combined 95% CIs, as stored (within_ci_half_width_ms; about 0.95 when those "
+        "CIs tell the whole story, less when the machine varies more between sessions)",
+    )
+    nominal: float = Field(0.95, description="the level every reported interval claims")
+    reported_ci_coverage: float | None = Field(
+        None,
+        description="the same share with the intervals lookups report now "
+        "(ci_half_width_ms: the between-session term added), each pair judged by a sigma "
+        "calibrated without it (leave-one-out); compare with nominal",
+    )
+    ci_basis: CiBasis | None = Field(
+        None, description="where this kind's between-session sigma comes from"
+    )
+    sigma: float | None = Field(
+        None,
+        description="the between-session relative standard deviation lookups add for this "
+        "kind (null: none, basis within)",
     )
 
 
@@ -398,7 +429,9 @@ class LatencyOut(BaseModel):
     key: str
     source: Literal["measured", "predicted"]
     median_ms: float
-    ci_half_width_ms: float | None = None
+    ci_half_width_ms: float | None = Field(None, description=CI_TOTAL)
+    within_ci_half_width_ms: float | None = Field(None, description=CI_WITHIN)
+    ci_basis: CiBasis | None = Field(None, description=CI_BASIS)
     p10_ms: float | None = None
     p90_ms: float | None = None
     std_ms: float | None = None
@@ -409,8 +442,8 @@ class LatencyOut(BaseModel):
     repeat_rel_error: float | None = Field(
         None,
         description="measured: how far a re-measurement of this kind on this device lands "
-        "(RMS relative difference of its retests, GET .../repeatability), which the CI of "
-        "one measurement does not include; null until the kind has 20 retest pairs",
+        "(RMS relative difference of its retests, GET .../repeatability), which "
+        "within_ci_half_width_ms does not include; null until the kind has 20 retest pairs",
     )
     error_ms: float | None = Field(None, description="predicted: expected error (RMSPE x ms)")
     rel_error: float | None = Field(None, description="predicted: held-out RMSPE")
@@ -435,7 +468,9 @@ class LutCell(BaseModel):
     key: str
     ms: float | None
     source: Literal["measured", "predicted", "missing"]
-    ci_half_width_ms: float | None = None
+    ci_half_width_ms: float | None = Field(None, description=CI_TOTAL)
+    within_ci_half_width_ms: float | None = Field(None, description=CI_WITHIN)
+    ci_basis: CiBasis | None = Field(None, description=CI_BASIS)
     stable: bool | None = None
     repeat_rel_error: float | None = None
     error_ms: float | None = None

@@ -7,6 +7,11 @@ after every upload. `newer` reads only the rows with an id above the snapshot's 
 That is exact because every writer of a device's measurements first locks the device's
 row (`repository.devices.lock`), so a device's measurement ids are handed out in commit
 order: no row with a lower id can become visible later.
+
+A measured value's interval includes its kind's between-session term
+(repository.uncertainty). A new upload usually brings a new panel reading, and new
+retests change a kind's term and repeatability too; those change only per-kind numbers,
+so `newer` rewrites the affected values in memory instead of loading whole.
 """
 
 from __future__ import annotations
@@ -24,7 +29,9 @@ from latency_service.repository import imports as imports_repo
 from latency_service.repository import predictors as predictors_repo
 from latency_service.repository import retest
 from latency_service.repository.latency import IMPORT_REF
+from latency_service.repository.uncertainty import Between, assess, interval
 from latency_service.stamp import Stamp
+from profiler._kinds import KINDS
 
 
 @dataclass
@@ -39,6 +46,7 @@ class Snapshot:
     latency: dict[str, dict[str, Any]] = field(default_factory=dict)
     predictors: dict[str, dict[str, Any]] = field(default_factory=dict)  # kind -> recipe
     repeat: dict[str, float] = field(default_factory=dict)  # kind -> retests' RMS difference
+    between: Between = field(default_factory=Between)  # the between-session terms
     # imported op key -> {format, count, parts}: how its file had it, for exports
     imports: dict[str, dict[str, Any]] = field(default_factory=dict)
     # per imported file of the revision: its format, space configuration and the entries
@@ -63,7 +71,7 @@ class Snapshot:
 
 def whole(s: Session, name: str, device: Device, stamp: Stamp) -> Snapshot:
     snap = Snapshot(name, device.id, device.revision, stamp[2:], time.monotonic())
-    snap.repeat = _repeat(s, device)
+    snap.repeat, snap.between = _terms(s, device)
     newest = (
         select(func.max(Measurement.id).label("mid"))
         .where(Measurement.device_id == device.id, Measurement.revision == device.revision)
@@ -98,14 +106,13 @@ def whole(s: Session, name: str, device: Device, stamp: Stamp) -> Snapshot:
 def newer(s: Session, old: Snapshot, device: Device, stamp: Stamp) -> Snapshot | None:
     """`old` with the measurements added since merged in (newest wins), as a new object:
     reads holding `old` keep it whole (its network calibrations are fitted again: a new
-    network measurement changes them). None when more than measurements changed (a new
-    revision or predictor, or retests that change a kind's repeatability): load whole."""
+    network measurement changes them); the values of kinds whose between-session term or
+    repeatability changed are rewritten (`_reterm`). None when more than measurements
+    changed (a new revision or predictor): load whole."""
     same_predictors = old.watermark[1:3] == stamp[3:5]
     if (old.device_id, old.revision) != (device.id, device.revision) or not same_predictors:
         return None
-    repeat = _repeat(s, device)
-    if repeat != old.repeat:
-        return None
+    repeat, between = _terms(s, device)
     rows = s.execute(
         _columns()
         .where(
@@ -117,21 +124,54 @@ def newer(s: Session, old: Snapshot, device: Device, stamp: Stamp) -> Snapshot |
     )
     snap = Snapshot(
         old.device, device.id, device.revision, stamp[2:], time.monotonic(),
-        latency=dict(old.latency), predictors=old.predictors, repeat=repeat,
+        latency=dict(old.latency), predictors=old.predictors, repeat=repeat, between=between,
         imports=dict(old.imports), files=old.files, _encoded=dict(old._encoded),
     )  # fmt: skip
+    _reterm(snap, old)
     for row in rows:
         _put(snap, row)
         snap._encoded.pop(row.key, None)
     return snap
 
 
-def _repeat(s: Session, device: Device) -> dict[str, float]:
-    return {
-        kind: r["rmspe"]
-        for kind, r in retest.repeatability(s, device).items()
-        if r["pairs"] >= retest.MIN_PAIRS
-    }
+def _terms(s: Session, device: Device) -> tuple[dict[str, float], Between]:
+    """Per kind with enough retest pairs their RMS difference (`repeat_rel_error`), and
+    the between-session calibrations: one read of the retests and readings for both."""
+    found, between = assess(s, device)
+    repeat = {}
+    for kind, pairs in found.items():
+        if len(pairs) >= retest.MIN_PAIRS:
+            ratios = [p.retest / p.label for p in pairs]
+            repeat[kind] = retest.summary(ratios, [p.covered for p in pairs])["rmspe"]
+    return repeat, between
+
+
+def _reterm(snap: Snapshot, old: Snapshot) -> None:
+    """The values of each kind whose term (sigma, basis, repeatability) differs from
+    `old`'s, rebuilt from their own half-width: new dicts, so `old` stays whole. In memory
+    (~1 µs a value): the panel's term moves with most uploads, and a whole load after each
+    was most of a worker's CPU (module docstring)."""
+    changed = {k for k in KINDS if _kind_terms(snap, k) != _kind_terms(old, k)}
+    if not changed:
+        return
+    for key, hit in list(snap.latency.items()):
+        kind = key.split("|", 1)[0]
+        if kind in changed:
+            imported = hit["imported"] is not None
+            total, basis = interval(
+                snap.between, key, hit["median_ms"], hit["within_ci_half_width_ms"], imported
+            )
+            snap.latency[key] = {
+                **hit,
+                "ci_half_width_ms": total,
+                "ci_basis": basis,
+                "repeat_rel_error": snap.repeat.get(kind),
+            }
+            snap._encoded.pop(key, None)
+
+
+def _kind_terms(snap: Snapshot, kind: str) -> tuple[Any, ...]:
+    return (*snap.between.for_kind(kind), snap.repeat.get(kind))
 
 
 def _columns() -> Select[*tuple[Any, ...]]:
@@ -146,13 +186,18 @@ def _columns() -> Select[*tuple[Any, ...]]:
 
 
 def _put(snap: Snapshot, row: Any) -> None:
-    """One op's lookup answer (the fields of repository.latency.latency_dict)."""
+    """One op's lookup answer (schemas.LatencyOut's fields for a measured value)."""
     info = row.import_
+    total, basis = interval(
+        snap.between, row.key, row.median_ms, row.ci_half_width_ms, info is not None
+    )
     snap.latency[row.key] = {
         "key": row.key,
         "source": "measured",
         "median_ms": row.median_ms,
-        "ci_half_width_ms": row.ci_half_width_ms,
+        "ci_half_width_ms": total,
+        "within_ci_half_width_ms": row.ci_half_width_ms,
+        "ci_basis": basis,
         "p10_ms": row.p10_ms,
         "p90_ms": row.p90_ms,
         "std_ms": row.std_ms,

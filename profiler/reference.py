@@ -16,6 +16,8 @@ import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from profiler.ops import DTYPES, OpSpec
 
 PANEL = "mbconv3-v1"  # bump when the blocks change: readings of two panels never mix
@@ -80,3 +82,45 @@ class Drift:
 def drift(reading: Reading, base: Mapping[str, float], tolerance: float) -> Drift:
     f = factor(reading, base)
     return Drift(f, abs(math.log(f)) > math.log1p(tolerance))
+
+
+# --- shared by the agent's service and the local `hwlat profile` ------------------------
+MIN_READINGS = 5  # fewer, and the baseline is too young to call a batch disturbed
+# The panel's own batch-to-batch noise on a quiet machine (sd of a reading's log
+# factor): spread beyond it within a run is drift, and each batch keeps that much of it.
+PANEL_NOISE = 0.015
+
+
+@dataclass(frozen=True)
+class Rules:
+    """When an op is measured again: its batch's panel read more than `drift` (relative)
+    off the baseline, or its own CI half-width is more than `ci` of its median; at most
+    `extra` more times (so a machine that is always disturbed cannot loop)."""
+
+    drift: float  # relative panel deviation that makes a batch disturbed; 0: never
+    ci: float  # relative CI half-width that makes an op unstable; 0: never
+    extra: int  # repeats allowed per op (and revision, on a service)
+
+    def disturbed(self, factor: float) -> bool:
+        return self.drift > 0 and abs(math.log(factor)) > math.log1p(self.drift)
+
+    def unstable(self, median_ms: float, ci_half_width_ms: float | None) -> bool:
+        ci = ci_half_width_ms
+        return self.ci > 0 and ci is not None and ci > self.ci * median_ms
+
+
+DEFAULT_RULES = Rules(drift=0.10, ci=0.15, extra=2)
+
+
+def shrink(factors: Sequence[tuple[int, float]]) -> dict[int, float]:
+    """Each reading's factor of one run, in log space, moved toward the run's median by
+    the share of the run's spread (sd of log factors) that the panel's noise explains:
+    weight 1 - noise²/spread², at least 0: a drifting run is divided per batch, a quiet
+    one per run (the figures: docs/BENCHMARKS.md, issue 6 fifth figures)."""
+    logs = np.log([f for _, f in factors])
+    mid = float(np.median(logs))
+    spread = float(np.std(logs, ddof=1)) if len(logs) > 1 else 0.0
+    keep = max(0.0, 1.0 - PANEL_NOISE**2 / spread**2) if spread > 0 else 0.0
+    return {
+        rid: math.exp(mid + keep * (lf - mid)) for (rid, _), lf in zip(factors, logs, strict=True)
+    }

@@ -28,8 +28,21 @@ import numpy as np
 Z95 = 1.959964
 MIN_SAMPLES_FOR_CI = 6  # below this the rank interval is the whole sample
 UNSTABLE_IQR = 0.10  # IQR/median at or above this marks a measurement unstable
-# two-sided 95% Student-t quantiles by degrees of freedom (rounds - 1); 1.96 beyond
-T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179)
+# two-sided 95% Student-t quantiles by degrees of freedom (rounds - 1), 1 to 30; beyond,
+# the Cornish-Fisher expansion (within 0.001 of the quantile from 30 on)
+T95 = (
+    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+    2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+    2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+)  # fmt: skip
+
+
+def t95(dof: int) -> float:
+    """The two-sided 95% Student-t quantile for `dof` >= 1 degrees of freedom."""
+    if dof <= len(T95):
+        return T95[dof - 1]
+    z = Z95
+    return z + (z**3 + z) / (4 * dof) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * dof**2)
 
 
 def median_ci_half_width(sorted_ms: np.ndarray) -> float:
@@ -48,8 +61,7 @@ def between_rounds_half_width(round_medians: Sequence[float]) -> float:
     r = len(round_medians)
     if r < 2:
         return math.inf
-    t = T95[r - 2] if r - 2 < len(T95) else Z95
-    return t * float(np.std(round_medians, ddof=1)) / math.sqrt(r)
+    return t95(r - 1) * float(np.std(round_medians, ddof=1)) / math.sqrt(r)
 
 
 @dataclass(frozen=True)

@@ -98,7 +98,9 @@ def foreign_cells(
 def _lut_file_cells(
     data: dict[str, Any], space: SearchSpace | None
 ) -> tuple[SearchSpace, Cells, dict[str, Any]]:
-    """Every op of a `hwlat profile` file is measured; failed ops stay missing."""
+    """Every op of a `hwlat profile` file is measured; failed ops stay missing. An op's
+    value is its drift-corrected one where the file has it (raw in files from before the
+    reference panel, or profiled with --no-reference, where the two are the same)."""
     ops = data["ops"]
     if space is None:
         params = data.get("space")
@@ -111,7 +113,7 @@ def _lut_file_cells(
         extra = {"dtype": dtypes.pop()} if len(dtypes) == 1 else {}
         kwargs = {k: v for k, v in params.items() if k != "space"}
         space = create_space(params["space"], **kwargs, **extra)
-    cells = {key: (op["median_ms"], "measured") for key, op in ops.items()}
+    cells = {key: (op.get("corrected_ms", op["median_ms"]), "measured") for key, op in ops.items()}
     runtime = data.get("runtime") or {}
     meta = {
         "format": LUT_FORMAT,

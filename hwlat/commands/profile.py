@@ -12,17 +12,19 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
 from rich.table import Table
 
-from devices.profiling import ProfileReport, profile_ops
+from devices.profiling import Drift, ProfileReport, profile_ops
 from devices.runtimes import Runtime, create_runtime, list_runtimes
 from hwlat.commands.common import fail
 from hwlat.commands.spaces import make_space
 from profiler.errors import MeasureError
+from profiler.localref import default_store_dir
 from profiler.ops import OpSpec
 from profiler.timing import Engine, TimingConfig
 
@@ -45,6 +47,18 @@ def profile(
     samples_per_round: int = typer.Option(10, "--samples-per-round", help="Minimum per round."),
     seed: int = typer.Option(0, "--seed", help="Seed of the round order."),
     cache_dir: Path | None = typer.Option(None, "--cache-dir", help="ONNX export cache."),
+    reference: bool = typer.Option(
+        True,
+        "--reference/--no-reference",
+        help="Measure the reference panel with every batch, divide out each batch's drift "
+        "and measure doubtful ops again (--no-reference: the engine alone).",
+    ),
+    reference_dir: Path | None = typer.Option(
+        None,
+        "--reference-dir",
+        help="Where the panel's readings (the baseline) are kept per device fingerprint "
+        "[default: $HWLAT_CACHE_DIR/reference, else ~/.cache/hwlat/reference].",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Measure every op of a space into a LUT file, or one op (--op KEY)."""
@@ -62,7 +76,8 @@ def profile(
         assert space is not None and out is not None
         s = make_space(space, resolution, width, classes, option, dtype=rt.precision)
         ops = s.fixed_ops() + s.distinct_ops()
-        report = run_with_progress(rt, ops, config, out, s.params())
+        drift = Drift(reference_dir or default_store_dir()) if reference else None
+        report = run_with_progress(rt, ops, config, out, s.params(), drift)
     print_report(report, out, as_json)
 
 
@@ -104,7 +119,12 @@ def _profile_one(rt: Runtime, op: OpSpec, config: TimingConfig, as_json: bool) -
 
 
 def run_with_progress(
-    rt: Runtime, ops: list[OpSpec], config: TimingConfig, out: Path, space: dict[str, Any]
+    rt: Runtime,
+    ops: list[OpSpec],
+    config: TimingConfig,
+    out: Path,
+    space: dict[str, Any],
+    drift: Drift | None,
 ) -> ProfileReport:
     columns = (
         TextColumn("{task.description}"),
@@ -126,7 +146,16 @@ def run_with_progress(
             space,
             on_prepared=lambda key: bar.advance(prep),
             progress=lambda key, units: bar.advance(meas, units),
+            drift=drift,
+            on_more=lambda n: more(bar, (prep, n), (meas, Engine(config).work_units(n))),
         )
+
+
+def more(bar: Progress, *tasks: tuple[TaskID, int]) -> None:
+    """Grow the bars' totals: ops queued to be measured again."""
+    for task, n in tasks:
+        total = next(t.total for t in bar.tasks if t.id == task)
+        bar.update(task, total=(total or 0) + n)
 
 
 def print_report(report: ProfileReport, out: Path | None, as_json: bool) -> None:
@@ -143,6 +172,8 @@ def print_report(report: ProfileReport, out: Path | None, as_json: bool) -> None
         "export_s": round(report.export_s, 2),
         "efficiency": round(report.efficiency, 3),
         "fingerprint_id": report.lut["fingerprint_id"],
+        "remeasured": report.remeasured,
+        "reference": reference_summary(report.lut),
     }
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
@@ -154,9 +185,31 @@ def print_report(report: ProfileReport, out: Path | None, as_json: bool) -> None
     console.print(table)
     for key, err in sorted(report.lut["errors"].items()):
         console.print(f"[red]failed[/red] {key}: {err['type']}: {err['message']}")
+    ref = summary["reference"]
+    for run, why in ref.get("errors", {}).items():
+        console.print(
+            f"[yellow]run {run}: {why}[/yellow]; batches after it took the run's median "
+            "factor (none: as measured)"
+        )
     if unstable:
         console.print(
             f"{len(unstable)} ops missed the CI target or had IQR/median >= 10% "
             "(stable=false in the file); re-run with a larger --budget-s on a "
             "quieter machine to tighten them"
         )
+
+
+def reference_summary(lut: dict[str, Any]) -> dict[str, Any]:
+    """What the panel saw: readings, the factors batches were divided by, the store, and
+    the between-session sigma added to every interval."""
+    ref = lut.get("reference") or {}
+    factors = [r["factor"] for r in ref.get("readings", {}).values() if "factor" in r]
+    sigma = (ref.get("sigma") or {}).get("sigma")
+    return {
+        "readings": len(ref.get("readings", {})),
+        "factor_min": round(min(factors), 4) if factors else None,
+        "factor_max": round(max(factors), 4) if factors else None,
+        "sigma": None if sigma is None else round(sigma, 4),
+        "store": ref.get("store"),
+        **({"errors": ref["errors"]} if ref.get("errors") else {}),
+    }

@@ -141,8 +141,10 @@ def _state(cell: dict[str, Any] | None) -> str | None:
 
 def flagged(cell: dict[str, Any]) -> bool:
     """An unstable measurement, or one whose CI is missing or wide. An imported cell is
-    flagged only by a wide CI: many files give no spread, which says nothing against it."""
-    ci = cell.get("ci_half_width_ms")
+    flagged only by a wide CI: many files give no spread, which says nothing against it.
+    The measurement's own CI: the between-session term a reported one adds is the
+    device's, and measuring the op again would not narrow it."""
+    ci = cell.get("within_ci_half_width_ms")
     if cell.get("imported"):
         return ci is not None and ci > WIDE_CI * cell["ms"]
     return not cell.get("stable", True) or ci is None or ci > WIDE_CI * cell["ms"]

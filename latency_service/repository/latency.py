@@ -50,23 +50,6 @@ def measured_op_ids(s: Session, device: Device, keys: Sequence[str]) -> set[str]
 IMPORT_REF = ("file", "sha256", "format", "statistic")  # what a read says of an imported value
 
 
-def latency_dict(key: str, m: Measurement) -> dict[str, Any]:
-    return {
-        "key": key,
-        "source": "measured",
-        "median_ms": m.median_ms,
-        "ci_half_width_ms": m.ci_half_width_ms,
-        "p10_ms": m.p10_ms,
-        "p90_ms": m.p90_ms,
-        "std_ms": m.std_ms,
-        "samples": m.samples,
-        "stable": m.stable,
-        "run_id": m.run_id,
-        "measured_at": m.created_at,
-        "imported": imported_ref(m),
-    }
-
-
 def imported_ref(m: Measurement) -> dict[str, Any] | None:
     """Where an imported value came from (None: measured by the device's own agents)."""
     info = m.extra.get("import")
@@ -92,6 +75,8 @@ def _cell(key: str, found: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
         "ms": m["median_ms"],
         "source": "measured",
         "ci_half_width_ms": m["ci_half_width_ms"],
+        "within_ci_half_width_ms": m.get("within_ci_half_width_ms"),
+        "ci_basis": m.get("ci_basis"),
         "stable": m["stable"],
         "repeat_rel_error": m.get("repeat_rel_error"),
         "imported": m.get("imported"),

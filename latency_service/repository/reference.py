@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -126,11 +125,6 @@ def drift_by_run(s: Session, rows: Sequence[ReferenceReading], tolerance: float)
     return out
 
 
-# The panel's own batch-to-batch noise on a quiet machine (sd of a reading's log
-# factor): spread beyond it within a run is drift, and each batch keeps that much of it.
-PANEL_NOISE = 0.015
-
-
 def normalise(
     s: Session,
     device: Device,
@@ -146,8 +140,8 @@ def normalise(
     the record is None.
 
     A batch's factor is its reading's, pulled toward its run's median by how much of
-    the run's spread the panel's own noise explains (`_shrunk`): on a quiet machine a
-    run's batches share its median, on a drifting one each keeps its own. A batch
+    the run's spread the panel's own noise explains (`profiler.reference.shrink`): on a
+    quiet machine a run's batches share its median, on a drifting one each keeps its own. A batch
     without a reading takes its run's median; a run without readings stays as measured.
     Older records rebuild as they were trained: `"by": "run"` (every label its run's
     median) or no `"by"` (only batches with a reading of their own, by the run median)."""
@@ -165,7 +159,7 @@ def normalise(
     run_factor = {run: statistics.median(f for _, f in fs) for run, fs in runs.items()}
     by = "batch" if record is None else record.get("by")
     if by == "batch":
-        batch = {rid: f for fs in runs.values() for rid, f in _shrunk(fs).items()}
+        batch = {rid: f for fs in runs.values() for rid, f in reference.shrink(fs).items()}
         pairs = [
             (batch[rid], True) if rid in batch else (run_factor.get(run, 1.0), run in run_factor)
             for rid, run in zip(reference_ids, run_ids, strict=True)
@@ -191,20 +185,6 @@ def normalise(
     if by is None:
         del out["by"]
     return [m / f for m, f in zip(ms, per_row, strict=True)], out
-
-
-def _shrunk(factors: list[tuple[int, float]]) -> dict[int, float]:
-    """Each reading's factor, in log space, moved toward its run's median by the share
-    of the run's spread (sd of log factors) that the panel's noise explains: weight
-    1 - noise²/spread², at least 0: a drifting run is divided per batch, a quiet one per
-    run (the figures: docs/BENCHMARKS.md, issue 6 fifth figures)."""
-    logs = np.log([f for _, f in factors])
-    mid = float(np.median(logs))
-    spread = float(np.std(logs, ddof=1)) if len(logs) > 1 else 0.0
-    keep = max(0.0, 1.0 - PANEL_NOISE**2 / spread**2) if spread > 0 else 0.0
-    return {
-        rid: math.exp(mid + keep * (lf - mid)) for (rid, _), lf in zip(factors, logs, strict=True)
-    }
 
 
 def _quantile(sorted_values: list[float], q: float) -> float | None:

@@ -35,14 +35,8 @@ from latency_service.repository import reference
 from latency_service.repository.ops import active_op_ids, check_kind, chunks
 from profiler import reference as panel
 
-MIN_READINGS = 5  # fewer, and the baseline is too young to call a batch disturbed
-
-
-@dataclass(frozen=True)
-class Rules:
-    drift: float  # relative panel deviation that makes a batch disturbed; 0: never
-    ci: float  # relative CI half-width that makes an op unstable; 0: never
-    extra: int  # repeats allowed per op and revision
+MIN_READINGS = panel.MIN_READINGS
+Rules = panel.Rules  # shared with the local `hwlat profile` (profiler.reference)
 
 
 @dataclass(frozen=True)
@@ -67,8 +61,7 @@ def disturbed_readings(s: Session, device: Device, rules: Rules) -> set[int]:
 
 
 def unstable(r: Result, rules: Rules) -> bool:
-    ci = r.ci_half_width_ms
-    return rules.ci > 0 and ci is not None and ci > rules.ci * r.median_ms
+    return rules.unstable(r.median_ms, r.ci_half_width_ms)
 
 
 def after_upload(

@@ -15,15 +15,18 @@ divided by its batch's drift factor, as training makes labels) and the retest, d
 the same way. Reported per kind: the share of pairs within ±5% and ±10% (retest / label
 - 1), their RMS relative difference, the median ratio (a shift between the two times),
 and how often the measurements' own 95% CIs cover their difference (raw medians of the
-newest earlier measurement, the one lookups serve, and the retest; |a - b| <=
-sqrt(ci_a² + ci_b²)): about 95% when the CIs tell the whole story, less when the machine
-varies more between batches than within one.
+newest earlier measurement, the one lookups served, and the retest; |log(b/a)| within
+the quadrature sum of their relative half-widths, profiler.uncertainty.covered): about
+95% when the CIs tell the whole story, less when the machine varies more between
+batches than within one. The same raw pairs calibrate the between-session term lookups
+add to those CIs, and the report (`repository.uncertainty.repeatability`) says how the
+intervals reported now cover them.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from itertools import groupby
 from typing import Any, NamedTuple
 
@@ -35,10 +38,12 @@ from latency_service.errors import Invalid
 from latency_service.models import Device, Measurement, Op, WorkItem
 from latency_service.repository import reference
 from latency_service.repository.ops import active_op_ids, check_kind
+from profiler import uncertainty
 
 RETEST = "retest"  # WorkItem.reason of a retest
 # pairs a kind needs before lookups give its measured values the retests' RMS difference
-# (`repeat_rel_error`): fewer say too little about a device's spread between batches
+# (`repeat_rel_error`) and their between-session sigma: fewer say too little about a
+# device's spread between batches
 MIN_PAIRS = 20
 
 
@@ -92,16 +97,24 @@ def _retested(device: Device) -> Select[int]:
 
 class Pair(NamedTuple):
     """One retested op: its label before the retest and the retest (both drift-divided,
-    ms), and whether the raw measurements' CIs cover their difference (None: no CI)."""
+    ms), and the raw pair lookups judge intervals on: the newest measurement before the
+    retest (the one lookups served) and the retest, medians and their own 95% CIs (NaN:
+    none)."""
 
     key: str
     label: float
     retest: float
-    covered: bool | None
+    raw: uncertainty.Pair
+
+    @property
+    def covered(self) -> bool | None:
+        """Whether the raw measurements' own CIs cover their difference (None: no CI)."""
+        return uncertainty.covered(self.raw, None) if self.raw.usable() else None
 
 
-def pairs(s: Session, device: Device, kinds: Sequence[str] | None = None) -> dict[str, list[Pair]]:
-    """Per kind (of `kinds`, default all), the retest pairs at the device's revision."""
+def rows(s: Session, device: Device, kinds: Sequence[str] | None = None) -> list[Any]:
+    """Every measurement at the device's revision of the retested ops (of `kinds`,
+    default all), by kind, op and measurement order: what pairs are made of."""
     for kind in kinds or ():
         check_kind(kind)
     q = (
@@ -120,52 +133,56 @@ def pairs(s: Session, device: Device, kinds: Sequence[str] | None = None) -> dic
     )
     if kinds:
         q = q.where(Op.kind.in_(list(kinds)))
-    rows = s.execute(q.order_by(Op.kind, Op.key, Measurement.id)).all()
-    if not rows:
+    return list(s.execute(q.order_by(Op.kind, Op.key, Measurement.id)).all())
+
+
+def pairs(s: Session, device: Device, kinds: Sequence[str] | None = None) -> dict[str, list[Pair]]:
+    """Per kind (of `kinds`, default all), the retest pairs at the device's revision."""
+    found = rows(s, device, kinds)
+    if not found:
         return {}
-    normalised, _ = reference.normalise(
-        s, device, device.revision, [r[4] for r in rows], [r[5] for r in rows], [r[2] for r in rows]
-    )
+    ref_ids, run_ids, ms = ([r[i] for r in found] for i in (4, 5, 2))
+    normalised, _ = reference.normalise(s, device, device.revision, ref_ids, run_ids, ms)
     out: dict[str, list[Pair]] = {}
-    for kind, of_kind in groupby(range(len(rows)), key=lambda i: rows[i][0]):
-        for _, of_op in groupby(of_kind, key=lambda i: rows[i][1]):
-            pair = _pair(rows, normalised, list(of_op))
-            if pair is not None:
-                out.setdefault(kind, []).append(pair)
+    for kind, before, again in _ops(found):
+        label = math.exp(float(np.median([math.log(normalised[i]) for i in before])))
+        raw = _raw(found[before[-1]], found[again])
+        out.setdefault(kind, []).append(Pair(found[again][1], label, normalised[again], raw))
     return out
 
 
-def repeatability(
-    s: Session, device: Device, kinds: Sequence[str] | None = None
-) -> dict[str, dict[str, Any]]:
-    """Per kind with at least one retest pair at the device's revision: how its labels
-    repeat (see the module docstring)."""
-    return {
-        kind: summary([p.retest / p.label for p in found], [p.covered for p in found])
-        for kind, found in pairs(s, device, kinds).items()
-    }
+def raw_pairs(found: Sequence[Any]) -> dict[str, list[uncertainty.Pair]]:
+    """Per kind, the raw pairs of `rows` (no labels: nothing to divide drift out of)."""
+    out: dict[str, list[uncertainty.Pair]] = {}
+    for kind, before, again in _ops(found):
+        out.setdefault(kind, []).append(_raw(found[before[-1]], found[again]))
+    return out
 
 
-def _pair(rows: Sequence[Any], normalised: Sequence[float], idx: list[int]) -> Pair | None:
-    """One op's rows, in measurement order, as a pair; None when its first retest has
-    no earlier measurement to compare with."""
-    first = next((n for n, i in enumerate(idx) if rows[i][6] == RETEST), None)
-    if not first:  # None (cannot happen: the op was retested) or 0 (nothing before it)
-        return None
-    before, again = idx[:first], idx[first]
-    label = math.exp(float(np.median([math.log(normalised[i]) for i in before])))
-    newest = rows[before[-1]]
-    ci_a, ci_b = newest[3], rows[again][3]
-    covered = (
-        None
-        if ci_a is None or ci_b is None
-        else abs(rows[again][2] - newest[2]) <= math.hypot(ci_a, ci_b)
-    )
-    return Pair(rows[again][1], label, normalised[again], covered)
+def _ops(found: Sequence[Any]) -> Iterator[tuple[str, list[int], int]]:
+    """Per retested op of `rows`: its kind, the indices of its measurements before its
+    first retest and the retest's; ops whose retest has nothing before it are left out."""
+    for kind, of_kind in groupby(range(len(found)), key=lambda i: found[i][0]):
+        for _, of_op in groupby(of_kind, key=lambda i: found[i][1]):
+            idx = list(of_op)
+            first = next((n for n, i in enumerate(idx) if found[i][6] == RETEST), None)
+            if first:  # None (cannot happen: the op was retested) or 0 (nothing before it)
+                yield kind, idx[:first], idx[first]
+
+
+def _raw(newest: Any, again: Any) -> uncertainty.Pair:
+    """The newest measurement before the retest and the retest, as stored; a NULL CI as
+    NaN (`Pair.usable` leaves it out)."""
+    return uncertainty.Pair(newest[2], again[2], _half(newest[3]), _half(again[3]))
+
+
+def _half(ci: float | None) -> float:
+    return math.nan if ci is None else ci
 
 
 def summary(ratios: Sequence[float], covered: Sequence[bool | None]) -> dict[str, Any]:
-    """How closely retests repeat their labels: `ratios` are retest / label."""
+    """How closely retests repeat their labels: `ratios` are retest / label, `covered`
+    whether each raw pair's own CIs cover it (None: no CI, not judged)."""
     err = np.abs(np.asarray(ratios, dtype=np.float64) - 1.0)
     judged = [c for c in covered if c is not None]
     return {

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from latency_service.deps import ReaderDep, SessionDep, SettingsDep
 from latency_service.repository import devices as devices_repo
 from latency_service.repository import reference as repo
-from latency_service.repository import retest
+from latency_service.repository import uncertainty
 from latency_service.routes._errors import http_errors
 from latency_service.schemas import (
     DriftOut,
@@ -58,10 +58,11 @@ def repeatability(
     kind: Annotated[list[str] | None, Query(description="default: every retested kind")] = None,
 ) -> RepeatabilityReport:
     """Per kind, how well retests (POST .../jobs:retest) repeat the labels of the ops
-    they measured again, at the device's current revision."""
+    they measured again, at the device's current revision, and how the intervals
+    lookups report (with the between-session term) cover them."""
     with http_errors():
         device = devices_repo.get_device(session, name)
-        found = retest.repeatability(session, device, kind)
+        found = uncertainty.repeatability(session, device, kind)
     return RepeatabilityReport(
         device=device.name,
         revision=device.revision,

@@ -42,6 +42,10 @@ def table_sum(request: Request, snap: Snapshot, keys: list[str]) -> dict[str, An
         total += hit["median_ms"]
         if hit["source"] == "measured":
             n_meas += 1
+            # the total half-width (own CI and the between-session term). The latter is
+            # correlated across one network's ops (a slow session slows all of them: one
+            # machine state), so this quadrature sum understates the network's spread
+            # between sessions (the calibrated error, from end-to-end runs, includes it)
             var += (hit["ci_half_width_ms"] or 0.0) ** 2
         else:
             n_pred += 1

@@ -10,7 +10,7 @@ from latency_service.deps import AdminDep, MetricsDep, ReaderDep, SessionDep
 from latency_service.models import Predictor
 from latency_service.repository import devices as devices_repo
 from latency_service.repository import predictors as repo
-from latency_service.repository import quiet, retest
+from latency_service.repository import quiet, uncertainty
 from latency_service.routes._errors import http_errors
 from latency_service.schemas import (
     PredictorOut,
@@ -49,7 +49,8 @@ def train(
     with http_errors():
         device = devices_repo.get_device(session, name)
         made, skipped = repo.train_device(session, device, body.kinds, body.models)
-        repeats = retest.repeatability(session, device, [p.kind for p in made]) if made else {}
+        kinds = [p.kind for p in made]
+        repeats = uncertainty.repeatability(session, device, kinds) if made else {}
         shares = {p.kind: quiet.quiet_metrics(session, device, p) for p in made}
     session.commit()
     request.app.state.cache.invalidate(name)

@@ -118,6 +118,9 @@ def test_demo_runs_end_to_end(capsys: pytest.CaptureFixture[str], tmp_path: Path
     assert [row["epoch"] for row in record["history"]] == [1, 2]
     coverage = _service_lut(tmp_path / "service.db", "fbnet", 32, 1.0, 10)["coverage"]
     assert coverage["measured"] == coverage["total"] == 104  # the dashboard's complete table
+    quality = {row["space"]: row for row in record["table_quality"]}  # printed and kept
+    assert quality["fbnet@32 w1.0"]["cells"] == 194 and "unstable" in out
+    assert 0 <= quality["fbnet@32 w1.0"]["unstable"] <= 1
 
 
 def _service_lut(db: Path, space: str, resolution: int, width: float, classes: int) -> Any:

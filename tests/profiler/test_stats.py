@@ -99,3 +99,11 @@ def test_clustered_ci_covers_the_true_level_about_95_percent_of_the_time() -> No
         clustered_hits += abs(m - 1.0) <= summarize(x, 1, 0.02, medians).ci_half_width_ms
     assert pooled_hits / trials < 0.5  # the rank interval alone is far too narrow
     assert clustered_hits / trials >= 0.88
+
+
+def test_t95_follows_the_student_t_quantile_beyond_its_table() -> None:
+    from profiler.stats import t95
+
+    # scipy.stats.t.ppf(0.975, dof) for these dof
+    for dof, q in ((1, 12.706), (2, 4.303), (29, 2.045), (31, 2.0395), (40, 2.0211), (120, 1.9799)):
+        assert t95(dof) == pytest.approx(q, abs=6e-4)

@@ -303,3 +303,18 @@ def test_check_names_missing_and_predicted_cells(fbnet: SearchSpace) -> None:
     table.check(allow_predicted=True)
     with pytest.raises(ValueError, match="source must be measured or predicted"):
         LatencyTable.from_cells(fbnet, {keys[0]: (1.0, "guessed")})
+
+
+def test_a_profile_file_is_read_at_its_drift_corrected_values(
+    fbnet: SearchSpace, full: LatencyTable, tmp_path: Path
+) -> None:
+    """`hwlat profile` keeps raw and corrected values; a searcher takes the corrected."""
+    lut = new_lut({}, "f00dfeed", {"runtime": "ort-cpu"}, {}, fbnet.params())
+    lut["ops"] = {
+        k: {"median_ms": 1.2 * _ms(k), "raw_ms": 1.2 * _ms(k), "corrected_ms": _ms(k)}
+        for k in _keys(fbnet)
+    }
+    path = tmp_path / "lut.json"
+    save_lut(path, lut)
+    table = LatencyTable.from_file(path)
+    assert torch.equal(table.table, full.table) and table.fixed_ms == full.fixed_ms

@@ -9,7 +9,8 @@ per kind, from GET /v1/devices/{name}/repeatability: the pairs, agreement within
 ±5/10%, the coverage of the measurements' own intervals, and the coverage of the
 intervals hwlat now reports (leave-one-out where they are calibrated on these retests;
 nominal 95%), with the between-session sigma and where it comes from; then the median
-relative half-width lookups report before and after the between-session term.
+relative half-width lookups report before and after the between-session term, and how
+the panel's sigma alone (what lookups use before a kind has 20 retests) covers the pairs.
 
     .venv/bin/python bench/retest_coverage.py [--kinds mbconv conv] [--n 120] [--json F]
 """
@@ -52,6 +53,31 @@ def widths(c: HwlatClient, keys: list[str]) -> dict[str, float]:
     return {"own": statistics.median(own), "reported": statistics.median(rep)}
 
 
+def panel_alone(db: Path, kinds: list[str]) -> dict[str, Any]:
+    """Per kind, how the intervals would cover its retest pairs with the panel's sigma
+    (what lookups use before a kind has 20 retests), read from the service's database."""
+    from sqlalchemy import select
+
+    from latency_service.db import make_engine, session_factory
+    from latency_service.models import Device
+    from latency_service.repository import uncertainty as terms
+    from profiler.uncertainty import covered
+
+    engine = make_engine(f"sqlite:///{db}")
+    try:
+        with session_factory(engine)() as s:
+            device = s.scalars(select(Device).where(Device.name == DEVICE)).one()
+            found, between = terms.assess(s, device, kinds)
+    finally:
+        engine.dispose()
+    sigma = between.panel.sigma
+    out: dict[str, Any] = {"sigma": sigma, "panel_pairs": between.panel.pairs}
+    for kind, pairs in found.items():
+        raw = [p.raw for p in pairs if p.raw.usable()]
+        out[kind] = sum(covered(p, sigma) for p in raw) / len(raw) if raw else None
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--kinds", nargs="+", default=["mbconv", "conv"])
@@ -76,6 +102,7 @@ def main() -> None:
         second = agent(svc.url, token)
         report = c.repeatability(DEVICE, args.kinds).model_dump(mode="json")
         report["widths"] = {k: widths(c, ks) for k, ks in keys.items()}
+        report["panel_alone"] = panel_alone(svc.db, args.kinds)
     report.update(started=started, load_before=load, agent_s=[first, second], n=args.n)
     print_report(report)
     if args.json:
@@ -101,6 +128,11 @@ def print_report(r: dict[str, Any]) -> None:
             "".join(f"{c!s:>13}" for c in cells)
             + f"{sigma:>13}  ±{w['own']:.1%} → ±{w['reported']:.1%}"
         )
+
+    pa = r["panel_alone"]
+    sigma = "-" if pa["sigma"] is None else f"{pa['sigma']:.2%}"
+    covers = ", ".join(f"{k} {pa[k]:.1%}" for k in r["kinds"] if pa.get(k) is not None)
+    print(f"with the panel's sigma alone ({sigma}, {pa['panel_pairs']} panel pairs): {covers}")
 
 
 if __name__ == "__main__":

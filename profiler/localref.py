@@ -27,15 +27,16 @@ import fcntl
 import json
 import math
 import os
+import statistics
 from collections.abc import Iterator, Mapping
 from itertools import combinations
 from pathlib import Path
 from typing import Any
 
 from profiler import reference
-from profiler.lut import now
+from profiler.lut import now, save_json
 from profiler.stats import Z95
-from profiler.uncertainty import Calibration, Pair, calibrate
+from profiler.uncertainty import Calibration, Pair, calibrate, half
 
 BASELINE_READINGS = 8
 STORE_CAP = 400  # readings kept per fingerprint (the oldest go first, never the baseline's)
@@ -118,14 +119,8 @@ class Store:
     def _save(self) -> None:
         if self.path is None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         data = {"format": FORMAT, "fingerprint_id": self.fingerprint_id, "readings": self.readings}
-        try:
-            tmp.write_text(json.dumps(data, indent=1))
-            os.replace(tmp, self.path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        save_json(self.path, data)
 
     def basis(self, run: str) -> list[Reading]:
         """The readings the baseline of `run` is taken from (see the module docstring)."""
@@ -135,7 +130,7 @@ class Store:
         return self.readings[:BASELINE_READINGS]
 
     def baseline(self, run: str) -> dict[str, float]:
-        return reference.baseline([_medians(r) for r in self.basis(run)])
+        return reference.baseline([reference.medians(r["ops"]) for r in self.basis(run)])
 
     def factors(self, run: str) -> dict[int, tuple[float, float]]:
         """reading id -> (raw factor, the factor a batch is divided by) for `run`'s
@@ -143,7 +138,9 @@ class Store:
         as the panel's own noise explains the run's spread (profiler.reference.shrink)."""
         base = self.baseline(run)
         raw = {
-            r["id"]: reference.factor(_medians(r), base) for r in self.readings if r["run"] == run
+            r["id"]: reference.factor(reference.medians(r["ops"]), base)
+            for r in self.readings
+            if r["run"] == run
         }
         if not raw:
             return {}
@@ -159,25 +156,19 @@ class Store:
         return calibrate(corrected_pairs(self.readings[-SIGMA_WINDOW:]), "panel")
 
 
-def _medians(r: Reading) -> dict[str, float]:
-    return {k: float(v["median_ms"]) for k, v in r["ops"].items()}
-
-
 def corrected_pairs(readings: list[Reading]) -> list[Pair]:
     """Each panel block, corrected by the factor of its reading's other blocks, paired
     between every two readings: how far a corrected value moves between sessions."""
     if len(readings) < 2:
         return []
-    base = reference.baseline([_medians(r) for r in readings])
+    base = reference.baseline([reference.medians(r["ops"]) for r in readings])
     values: dict[str, list[tuple[float, float]]] = {}
     for r in readings:
-        meds = _medians(r)
+        meds = reference.medians(r["ops"])
         for key, v in r["ops"].items():
             others = {k: m for k, m in meds.items() if k != key}
             f = reference.factor(others, base)
-            half = v.get("ci_half_width_ms")
-            half = math.inf if half is None else float(half)
-            values.setdefault(key, []).append((meds[key] / f, half / f))
+            values.setdefault(key, []).append((meds[key] / f, half(v.get("ci_half_width_ms")) / f))
     return [
         Pair(a[0], b[0], a[1], b[1])
         for series in values.values()
@@ -192,7 +183,7 @@ def combine(measurements: list[dict[str, Any]], sigma: float | None) -> dict[str
     (the measurements' own intervals averaged over n, plus sigma whole)."""
     raw = [math.log(m["median_ms"]) for m in measurements]
     cor = [math.log(m["median_ms"] / m["factor"]) for m in measurements]
-    raw_ms, corrected_ms = math.exp(_median(raw)), math.exp(_median(cor))
+    raw_ms, corrected_ms = math.exp(statistics.median(raw)), math.exp(statistics.median(cor))
     halves = [m.get("ci_half_width_ms") for m in measurements]
     within = [
         math.inf if h is None else h / (Z95 * m["median_ms"])
@@ -201,18 +192,12 @@ def combine(measurements: list[dict[str, Any]], sigma: float | None) -> dict[str
     # the measurements' own errors average out over n; the session term does not: they
     # were taken in one run, minutes apart, in the machine state they share
     var = math.fsum(w * w for w in within) / len(within) ** 2 + (sigma or 0.0) ** 2
-    half = Z95 * corrected_ms * math.sqrt(var)
+    ci = Z95 * corrected_ms * math.sqrt(var)
     return {
         "raw_ms": raw_ms,
         "corrected_ms": corrected_ms,
         "drift_factor": raw_ms / corrected_ms,
-        "reported_ci_half_width_ms": half if math.isfinite(half) else None,
+        "reported_ci_half_width_ms": ci if math.isfinite(ci) else None,
         "ci_basis": "panel" if sigma is not None else "within",
         "measured_times": len(measurements),
     }
-
-
-def _median(xs: list[float]) -> float:
-    s = sorted(xs)
-    n = len(s)
-    return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2

@@ -57,13 +57,18 @@ def load_lut(path: Path) -> dict[str, Any]:
 
 
 def save_lut(path: Path, lut: dict[str, Any]) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over `path`."""
     lut["updated_at"] = now()
+    save_json(path, lut, sort_keys=True)
+
+
+def save_json(path: Path, data: Any, sort_keys: bool = False) -> None:
+    """Write to a temporary file in the same folder, fsync, then rename over `path`: a
+    reader sees the old file or the new one, never half of one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "w") as f:
-            json.dump(lut, f, indent=1, sort_keys=True)
+            json.dump(data, f, indent=1, sort_keys=sort_keys)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

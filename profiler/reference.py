@@ -15,6 +15,7 @@ import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -56,6 +57,11 @@ def check(panel: str, keys: Iterable[str]) -> str:
 
 
 Reading = Mapping[str, float]  # panel op key -> median ms of one batch
+
+
+def medians(ops: Mapping[str, Mapping[str, Any]]) -> dict[str, float]:
+    """A stored reading's ops ({key: {"median_ms", ...}}) as a Reading."""
+    return {k: float(v["median_ms"]) for k, v in ops.items()}
 
 
 def baseline(readings: Sequence[Reading]) -> dict[str, float]:

@@ -53,6 +53,11 @@ class Pair:
         return all(math.isfinite(v) for v in values) and self.a_ms > 0 and self.b_ms > 0
 
 
+def half(ci_ms: float | None) -> float:
+    """A stored half-width for a Pair: NaN where there is none (`usable` leaves it out)."""
+    return math.nan if ci_ms is None else float(ci_ms)
+
+
 def _rel_sd(half_ms: float, median_ms: float) -> float:
     """A 95% half-width as a relative standard deviation."""
     return half_ms / (Z95 * median_ms)

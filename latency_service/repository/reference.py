@@ -51,7 +51,7 @@ def store(
 
 
 def medians(row: ReferenceReading) -> dict[str, float]:
-    return {k: float(v["median_ms"]) for k, v in row.ops.items()}
+    return reference.medians(row.ops)
 
 
 def readings(s: Session, device: Device, revision: int | None = None) -> list[ReferenceReading]:

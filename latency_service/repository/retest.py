@@ -112,7 +112,7 @@ class Pair(NamedTuple):
         return uncertainty.covered(self.raw, None) if self.raw.usable() else None
 
 
-def rows(s: Session, device: Device, kinds: Sequence[str] | None = None) -> list[Any]:
+def _rows(s: Session, device: Device, kinds: Sequence[str] | None = None) -> list[Any]:
     """Every measurement at the device's revision of the retested ops (of `kinds`,
     default all), by kind, op and measurement order: what pairs are made of."""
     for kind in kinds or ():
@@ -138,7 +138,7 @@ def rows(s: Session, device: Device, kinds: Sequence[str] | None = None) -> list
 
 def pairs(s: Session, device: Device, kinds: Sequence[str] | None = None) -> dict[str, list[Pair]]:
     """Per kind (of `kinds`, default all), the retest pairs at the device's revision."""
-    found = rows(s, device, kinds)
+    found = _rows(s, device, kinds)
     if not found:
         return {}
     ref_ids, run_ids, ms = ([r[i] for r in found] for i in (4, 5, 2))
@@ -148,14 +148,6 @@ def pairs(s: Session, device: Device, kinds: Sequence[str] | None = None) -> dic
         label = math.exp(float(np.median([math.log(normalised[i]) for i in before])))
         raw = _raw(found[before[-1]], found[again])
         out.setdefault(kind, []).append(Pair(found[again][1], label, normalised[again], raw))
-    return out
-
-
-def raw_pairs(found: Sequence[Any]) -> dict[str, list[uncertainty.Pair]]:
-    """Per kind, the raw pairs of `rows` (no labels: nothing to divide drift out of)."""
-    out: dict[str, list[uncertainty.Pair]] = {}
-    for kind, before, again in _ops(found):
-        out.setdefault(kind, []).append(_raw(found[before[-1]], found[again]))
     return out
 
 
@@ -173,11 +165,9 @@ def _ops(found: Sequence[Any]) -> Iterator[tuple[str, list[int], int]]:
 def _raw(newest: Any, again: Any) -> uncertainty.Pair:
     """The newest measurement before the retest and the retest, as stored; a NULL CI as
     NaN (`Pair.usable` leaves it out)."""
-    return uncertainty.Pair(newest[2], again[2], _half(newest[3]), _half(again[3]))
-
-
-def _half(ci: float | None) -> float:
-    return math.nan if ci is None else ci
+    return uncertainty.Pair(
+        newest[2], again[2], uncertainty.half(newest[3]), uncertainty.half(again[3])
+    )
 
 
 def summary(ratios: Sequence[float], covered: Sequence[bool | None]) -> dict[str, Any]:

@@ -20,7 +20,6 @@ device's retests nor its panel say anything about them.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
@@ -32,7 +31,15 @@ from sqlalchemy.orm import Session
 from latency_service.models import Device, ReferenceReading
 from latency_service.repository import retest
 from profiler import reference
-from profiler.uncertainty import NOMINAL, Calibration, Pair, calibrate, covered, total_half_width
+from profiler.uncertainty import (
+    NOMINAL,
+    Calibration,
+    Pair,
+    calibrate,
+    covered,
+    half,
+    total_half_width,
+)
 
 # readings of the panel paired: the newest 40 (780 pairs per block) follow the machine as
 # it is now, and keep the pairs' calibration a few milliseconds per upload
@@ -80,18 +87,8 @@ def interval(
     return total_half_width(median_ms, within_ms, sigma), basis
 
 
-def retest_pairs(s: Session, device: Device) -> dict[str, list[Pair]]:
-    """Per kind, one raw pair per retested op at the device's revision (retest.raw_pairs)."""
-    return retest.raw_pairs(retest.rows(s, device))
-
-
 def panel_pairs(s: Session, device: Device) -> list[Pair]:
     return _panel(_newest_readings(s, device))
-
-
-def between(s: Session, device: Device) -> Between:
-    """The device revision's calibrations (one query for retest rows, one for readings)."""
-    return _between(retest_pairs(s, device), panel_pairs(s, device))
 
 
 def assess(
@@ -153,10 +150,6 @@ def _panel(readings: Sequence[dict[str, Any]]) -> list[Pair]:
         for key, b in newer.items():
             a = older.get(key)
             if a is not None:
-                out.append(Pair(a["median_ms"], b["median_ms"], _half(a), _half(b)))
+                ha, hb = half(a.get("ci_half_width_ms")), half(b.get("ci_half_width_ms"))
+                out.append(Pair(a["median_ms"], b["median_ms"], ha, hb))
     return out
-
-
-def _half(op: dict[str, Any]) -> float:
-    ci = op.get("ci_half_width_ms")
-    return math.nan if ci is None else float(ci)

@@ -15,7 +15,7 @@ from latency_service.cache import ReadCache
 from latency_service.config import ServiceSettings
 from latency_service.dashboard import views as dashboard
 from latency_service.db import make_engine, session_factory
-from latency_service.fastpath import FastLookups
+from latency_service.fastpath import FastLookups, send_json
 from latency_service.metrics import RequestMetrics, ServiceMetrics
 from latency_service.routes import (
     agent,
@@ -89,17 +89,7 @@ async def _reject(send: Send, limit: int, importing: bool) -> None:
         else "send smaller batches"
     )
     body = f'{{"detail":"request body over {limit} bytes; {advice}"}}'.encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    await send_json(send, 413, body)
 
 
 class _TooLarge(Exception):

@@ -4,6 +4,7 @@ database, agents as `hwlat agent` subprocesses, and a fault-injecting TCP proxy.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import re
@@ -15,7 +16,9 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -110,6 +113,29 @@ def drop_pg(handle: object) -> None:
     conn, name = handle  # type: ignore[misc]
     conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     conn.close()
+
+
+@contextlib.contextmanager
+def running_service(database: str, tmp_path: Path, **kwargs: Any) -> Iterator[Service]:
+    """`hwlat serve` (Service's `kwargs`) on a fresh SQLite file or a throwaway PostgreSQL
+    database ("sqlite" | "postgresql"; the test is skipped without a server), stopped and
+    the database dropped afterwards."""
+    import pytest
+
+    handle = None
+    url = f"sqlite:///{tmp_path}/svc.db"
+    if database == "postgresql":
+        made = pg_database()
+        if made is None:
+            pytest.skip("no PostgreSQL server on 127.0.0.1:5432")
+        url, handle = made
+    svc = Service(tmp_path / "svc-home", url, **kwargs).start()
+    try:
+        yield svc
+    finally:
+        svc.stop()
+        if handle is not None:
+            drop_pg(handle)
 
 
 def start_agent(

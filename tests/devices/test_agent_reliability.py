@@ -18,8 +18,7 @@ from tests.devices.service_harness import (
     ADMIN,
     FaultProxy,
     Service,
-    drop_pg,
-    pg_database,
+    running_service,
     start_agent,
 )
 
@@ -28,21 +27,8 @@ SPACE = {"space": "darts", "resolution": 8, "options": {"C": 2, "cells": 3}}
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def service(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Service]:
-    handle = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/svc.db"
-    else:
-        made = pg_database()
-        if made is None:
-            pytest.skip("no PostgreSQL server on 127.0.0.1:5432")
-        url, handle = made
-    svc = Service(tmp_path / "svc-home", url).start()
-    try:
+    with running_service(request.param, tmp_path) as svc:
         yield svc
-    finally:
-        svc.stop()
-        if handle is not None:
-            drop_pg(handle)
 
 
 def setup_device(svc: Service) -> tuple[str, int]:

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from latency_service.cache import ReadCache
 from latency_service.client import HwlatClient
 from latency_service.models import Measurement
-from tests.devices.service_harness import ADMIN, Service, drop_pg, pg_database
+from tests.devices.service_harness import ADMIN, Service, running_service
 from tests.latency_service.support import FBNET32, Api
 from tests.latency_service.support import stats as support_stats
 
@@ -82,20 +82,8 @@ def test_a_ttl_serves_unchecked(api: Api, token: str) -> None:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def two_workers(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Service]:
-    handle = None
-    url = f"sqlite:///{tmp_path}/svc.db"
-    if request.param == "postgresql":
-        made = pg_database()
-        if made is None:
-            pytest.skip("no PostgreSQL server on 127.0.0.1:5432")
-        url, handle = made
-    svc = Service(tmp_path / "home", url, lease_s=60, workers=2).start()
-    try:
+    with running_service(request.param, tmp_path, lease_s=60, workers=2) as svc:
         yield svc
-    finally:
-        svc.stop()
-        if handle is not None:
-            drop_pg(handle)
 
 
 @pytest.mark.slow

@@ -13,6 +13,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect, text
 
 from latency_service.db import make_engine
+from latency_service.migrate import current
 from latency_service.models import Base
 from tests.latency_service.support import alembic_config, downgrade, upgrade
 
@@ -48,15 +49,6 @@ def _diff(url: str) -> list[object]:
         engine.dispose()
 
 
-def _revision(url: str) -> str | None:
-    engine = make_engine(url)
-    try:
-        with engine.connect() as conn:
-            return MigrationContext.configure(conn).get_current_revision()
-    finally:
-        engine.dispose()
-
-
 def test_models_cover_every_table() -> None:
     assert set(Base.metadata.tables) == TABLES
 
@@ -66,7 +58,7 @@ def test_upgrade_head_on_an_empty_database(empty_db_url: str) -> None:
     upgrade(empty_db_url)
     assert _tables(empty_db_url) == TABLES | {"alembic_version"}
     head = ScriptDirectory.from_config(alembic_config(empty_db_url)).get_current_head()
-    assert head is not None and _revision(empty_db_url) == head
+    assert head is not None and current(empty_db_url) == head
 
 
 def test_head_matches_the_models(empty_db_url: str) -> None:
@@ -78,7 +70,7 @@ def test_downgrade_to_base_and_up_again(empty_db_url: str) -> None:
     upgrade(empty_db_url)
     downgrade(empty_db_url, "base")
     assert _tables(empty_db_url) <= {"alembic_version"}
-    assert _revision(empty_db_url) is None
+    assert current(empty_db_url) is None
     upgrade(empty_db_url)
     assert _tables(empty_db_url) == TABLES | {"alembic_version"}
     assert _diff(empty_db_url) == []
@@ -131,7 +123,7 @@ def test_concurrent_upgrades_of_an_empty_database_take_turns(empty_db_url: str) 
         _, err = p.communicate(timeout=120)
         assert p.returncode == 0, err[-2000:]
     head = ScriptDirectory.from_config(alembic_config(empty_db_url)).get_current_head()
-    assert _revision(empty_db_url) == head
+    assert current(empty_db_url) == head
     assert _tables(empty_db_url) == TABLES | {"alembic_version"}
     assert _diff(empty_db_url) == []
 
